@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   overloaded: 503,
   draining: 503,
   deadline_exceeded: 503,
+  inference_failed: 503,
   internal_error: 500,
 } as const;
 

@@ -1,0 +1,95 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * The one config schema. Validated once at boot (src/config/load.ts); every knob is documented here,
+ * where it is defined. Defaults are the committed values of config/default.json.
+ */
+const Strict = { additionalProperties: false } as const;
+
+export const ModelEntrySchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Name clients select the model by.' }),
+    source: Type.String({ minLength: 1, description: 's3://bucket/key.zip, a local .zip path, or a local folder (relative paths are resolved from the working directory).' }),
+    sha256: Type.Optional(Type.String({ pattern: '^[a-f0-9]{64}$', description: 'Expected sha256 of the zip; verified after download, and lets a reboot skip the download.' })),
+    required: Type.Boolean({ default: true, description: 'A required model that fails stops boot; an optional one is reported failed and the rest serve.' }),
+    default: Type.Boolean({ default: false, description: 'The model used for its task when a request names none.' }),
+  },
+  Strict,
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024, description: 'Largest request body; larger gets 413.' }),
+        trustProxy: Type.Union([Type.Boolean(), Type.String()], { default: false, description: 'Fastify trustProxy: true, or a comma-separated list of proxy addresses, so rate limits and logs see the client behind Nginx.' }),
+        shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000, description: 'On SIGTERM: how long in-flight requests may take before the process exits anyway.' }),
+        drainDelayMs: Type.Integer({ minimum: 0, default: 1000, description: 'On SIGTERM: readiness answers 503 and new requests get 503 for this long (so load balancers move away) before the listener closes.' }),
+        logLevel: Type.String({ default: 'info' }),
+        serveWebForm: Type.Boolean({ default: true, description: 'Serve web/ at / (the embedded default; behind Nginx the form is served by Nginx).' }),
+      },
+      { ...Strict, default: {} },
+    ),
+    store: Type.Object(
+      {
+        dir: Type.String({ default: 'var/models', description: 'Where unpacked models live (a cache: safe to delete).' }),
+        s3: Type.Object(
+          {
+            endpoint: Type.Optional(Type.String({ description: 'S3-compatible endpoint (MinIO, s3rver); AWS when unset.' })),
+            region: Type.String({ default: 'us-east-1' }),
+            forcePathStyle: Type.Boolean({ default: true }),
+          },
+          { ...Strict, default: {} },
+        ),
+        download: Type.Object(
+          {
+            retries: Type.Integer({ minimum: 0, default: 4 }),
+            backoffMs: Type.Integer({ minimum: 0, default: 500, description: 'First retry delay; doubles each retry.' }),
+            timeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'Also covers a stalled body stream: no byte for this long aborts and retries.' }),
+          },
+          { ...Strict, default: {} },
+        ),
+        limits: Type.Object(
+          {
+            maxEntries: Type.Integer({ minimum: 1, default: 1000 }),
+            maxUncompressedBytes: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
+            maxEntryBytes: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
+          },
+          { ...Strict, default: {} },
+        ),
+      },
+      { ...Strict, default: {} },
+    ),
+    inference: Type.Object(
+      {
+        workers: Type.Integer({ minimum: 1, default: 2, description: 'Inference worker threads, one ONNX Runtime session per model in each. workers × intraOpThreads should equal the cores.' }),
+        intraOpThreads: Type.Integer({ minimum: 1, default: 1 }),
+        maxBatchSize: Type.Integer({ minimum: 1, default: 32, description: 'Most sequences in one ONNX call.' }),
+        maxBatchTokens: Type.Integer({ minimum: 1, default: 4096, description: 'Token budget of one call: rows × longest row (padding counts).' }),
+        maxWaitMs: Type.Number({ minimum: 0, default: 0, description: 'How long a batch may wait for more work when a worker is free. 0: send at once; batches still form while workers are busy.' }),
+        queueCapacity: Type.Integer({ minimum: 1, default: 2048, description: 'Sequences waiting per model; past it requests get 503 with Retry-After.' }),
+        requestDeadlineMs: Type.Integer({ minimum: 1, default: 30_000, description: 'A request still queued after this long gets 503.' }),
+        checkBatchInvariance: Type.Boolean({ default: true, description: 'At warm-up, check that a row gives the same output alone and inside a padded batch.' }),
+      },
+      { ...Strict, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        maxBatchItems: Type.Integer({ minimum: 1, default: 64, description: 'Items in one batch request (pairs, texts, essays, QA items).' }),
+        maxTextChars: Type.Integer({ minimum: 1, default: 20_000, description: 'Longest sentence/text for embeddings, similarity and classification.' }),
+        maxContextChars: Type.Integer({ minimum: 1, default: 200_000, description: 'Longest QA context.' }),
+        maxEssayChars: Type.Integer({ minimum: 1, default: 100_000 }),
+        qaStride: Type.Integer({ minimum: 0, default: 64, description: 'Tokens of overlap between QA windows.' }),
+        essayStride: Type.Integer({ minimum: 0, default: 32, description: 'Tokens of overlap between essay windows.' }),
+      },
+      { ...Strict, default: {} },
+    ),
+    models: Type.Array(ModelEntrySchema, { default: [] }),
+  },
+  Strict,
+);
+
+export type GatewayConfig = Static<typeof ConfigSchema>;
+export type ModelEntry = Static<typeof ModelEntrySchema>;
