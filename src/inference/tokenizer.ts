@@ -1,0 +1,221 @@
+/**
+ * The one place that tokenizes: a thin wrapper over `@anush008/tokenizers` (Hugging Face's Rust
+ * tokenizers) that returns plain arrays with offsets in JavaScript string indices, and splits long
+ * inputs into overlapping windows that fit the model.
+ *
+ * Two facts about the binding shape this file:
+ * - Offsets come from `encode_char_offsets`: they count Unicode scalar values (code points) of the
+ *   original string, not bytes and not UTF-16 code units. JavaScript strings index UTF-16 code
+ *   units, so every offset is mapped through a per-string table; without it an emoji or any astral
+ *   character before an answer shifts the answer by one.
+ * - Truncation and padding are mutable state on the shared native tokenizer, read by every encode
+ *   in flight. This wrapper never sets them: it encodes the whole input once and cuts the windows
+ *   itself, exactly as the Rust `Encoding::truncate` would (same window starts, same stride), so
+ *   concurrent calls with different strides cannot see each other's settings, and a stride that the
+ *   native code would reject with a panic is caught here with a clear error instead.
+ */
+import { readFile } from 'node:fs/promises';
+import { Tokenizer, type Encoding } from '@anush008/tokenizers';
+import { GatewayError } from '../errors.ts';
+
+export interface EncodedWindow {
+  ids: number[];
+  typeIds: number[];
+  attentionMask: number[];
+  /**
+   * [start, end) in UTF-16 code units of the ORIGINAL string of that token's sequence (JS string
+   * indices, so `text.slice(start, end)` works with emoji, CJK, accents). [0, 0] for special tokens.
+   */
+  offsets: [number, number][];
+  /** 0 = first sequence, 1 = second, null = special token. */
+  sequenceIds: (number | null)[];
+  /**
+   * Index of the pre-tokenizer word each token belongs to, within its own sequence (null for
+   * special tokens). Lets QA widen an answer to whole words, as the Hugging Face pipeline does.
+   */
+  wordIds: (number | null)[];
+}
+
+/**
+ * Maps code-point indices (what the binding reports) to UTF-16 indices (what JS strings use).
+ * Entry i is the UTF-16 index of the i-th code point; the last entry is `text.length`.
+ * A lone surrogate counts as one code point on both sides (the binding receives it as U+FFFD).
+ */
+export function codePointToUtf16Table(text: string): Uint32Array {
+  const table = new Uint32Array(text.length + 1);
+  let cp = 0;
+  for (let i = 0; i < text.length; cp++) {
+    table[cp] = i;
+    const c = text.charCodeAt(i);
+    const isPair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    i += isPair ? 2 : 1;
+  }
+  table[cp] = text.length;
+  return table.subarray(0, cp + 1);
+}
+
+function validateStride(stride: number): void {
+  if (!Number.isInteger(stride) || stride < 0) {
+    throw new GatewayError('invalid_request', `stride must be a non-negative integer, got ${stride}`);
+  }
+}
+
+/**
+ * Window [start, stop) ranges over `n` tokens, as Rust `Encoding::truncate` lays them out:
+ * starts every `budget - stride` tokens, the last window ends at `n`.
+ */
+export function windowRanges(n: number, budget: number, stride: number): [number, number][] {
+  if (n <= budget) return [[0, n]];
+  const step = budget - stride;
+  const ranges: [number, number][] = [];
+  for (let start = 0; ; start += step) {
+    const stop = Math.min(start + budget, n);
+    ranges.push([start, stop]);
+    if (stop === n) return ranges;
+  }
+}
+
+export class TextTokenizer {
+  private constructor(
+    private readonly native: Tokenizer,
+    readonly maxLength: number,
+  ) {}
+
+  static async fromFile(path: string, opts: { maxLength: number }): Promise<TextTokenizer> {
+    if (!Number.isInteger(opts.maxLength) || opts.maxLength < 2) {
+      throw new Error(`tokenizer ${path}: maxLength must be an integer ≥ 2, got ${opts.maxLength}`);
+    }
+    // Read asynchronously: the binding's own fromFile is a synchronous read on the event loop.
+    const json = await readFile(path, 'utf8');
+    let native: Tokenizer;
+    try {
+      native = Tokenizer.fromString(json);
+    } catch (err) {
+      throw new Error(`tokenizer ${path} cannot be loaded: ${(err as Error).message}`, { cause: err });
+    }
+    // A tokenizer.json may carry its own truncation/padding (e.g. 512 from the hub): that would
+    // silently cut inputs, which is exactly what the windows exist to avoid.
+    native.disableTruncation();
+    native.disablePadding();
+    return new TextTokenizer(native, opts.maxLength);
+  }
+
+  /** Whole text, no truncation; callers decide (e.g. count tokens, refuse with 413). */
+  async encode(text: string): Promise<EncodedWindow> {
+    const enc = await this.native.encode(text);
+    return toWindow(enc, [codePointToUtf16Table(text)], 0, enc.getLength(), 0, 0);
+  }
+
+  /** Tokens the model would be fed for `text` in one piece, special tokens included. */
+  async countTokens(text: string): Promise<number> {
+    return (await this.native.encode(text)).getLength();
+  }
+
+  /**
+   * A long single text in overlapping windows, each ≤ maxLength tokens including specials,
+   * together covering every token; consecutive windows share `stride` tokens (fewer when the
+   * window is too small for that stride, see `effectiveStride`).
+   */
+  async encodeWindows(text: string, opts: { stride: number }): Promise<EncodedWindow[]> {
+    validateStride(opts.stride);
+    const enc = await this.native.encode(text);
+    return this.split(enc, [codePointToUtf16Table(text)], 0, opts.stride, () => {
+      throw new GatewayError('unprocessable_input', `the tokenizer's special tokens alone exceed the model's ${this.maxLength}-token window`);
+    });
+  }
+
+  /**
+   * (question, context) pairs: the question kept whole, the context split into overlapping windows
+   * (what OnlySecond truncation with a stride produces), each ≤ maxLength tokens. Throws
+   * GatewayError `too_large` when the question leaves no room for any context token.
+   */
+  async encodePairWindows(question: string, context: string, opts: { stride: number }): Promise<EncodedWindow[]> {
+    validateStride(opts.stride);
+    const enc = await this.native.encode(question, context);
+    const tables = [codePointToUtf16Table(question), codePointToUtf16Table(context)];
+    return this.split(enc, tables, 1, opts.stride, (fixed) => {
+      throw new GatewayError(
+        'too_large',
+        `question too long: with special tokens it takes ${fixed} of the model's ${this.maxLength} tokens and leaves no room for the context`,
+        { details: { limit: this.maxLength, tokens: fixed } },
+      );
+    });
+  }
+
+  /**
+   * Cuts `enc` into windows over the tokens of sequence `seq`; everything else (the question,
+   * the special tokens) is repeated in every window, as the post-processor would lay it out.
+   */
+  private split(
+    enc: Encoding,
+    tables: Uint32Array[],
+    seq: number,
+    stride: number,
+    noRoom: (fixedTokens: number) => never,
+  ): EncodedWindow[] {
+    const sequenceIds = enc.getSequenceIds();
+    let first = -1;
+    let last = -1;
+    for (let i = 0; i < sequenceIds.length; i++) {
+      if (sequenceIds[i] === seq) {
+        if (first < 0) first = i;
+        last = i;
+      }
+    }
+    const length = enc.getLength();
+    const n = first < 0 ? 0 : last - first + 1;
+    const fixed = length - n;
+    const budget = this.maxLength - fixed;
+    if (budget < 1) noRoom(fixed);
+    if (n <= budget) return [toWindow(enc, tables, 0, length, 0, 0)];
+    const ranges = windowRanges(n, budget, effectiveStride(stride, budget));
+    return ranges.map(([a, b]) => toWindow(enc, tables, first + a, first + b, first, length - last - 1));
+  }
+}
+
+/**
+ * The stride actually used for a window of `budget` free tokens. A stride must be smaller than the
+ * window or the windows would never advance (the native tokenizer panics there); when a long
+ * question squeezes the window that far, half the window overlaps instead.
+ */
+export function effectiveStride(stride: number, budget: number): number {
+  return stride < budget ? stride : Math.floor(budget / 2);
+}
+
+/**
+ * One window: the `prefix` tokens before the cut sequence, tokens [from, to), and the `suffix`
+ * tokens after it. With prefix = suffix = 0 and [0, length) it is the whole encoding.
+ */
+function toWindow(enc: Encoding, tables: Uint32Array[], from: number, to: number, prefix: number, suffix: number): EncodedWindow {
+  const ids = enc.getIds();
+  const typeIds = enc.getTypeIds();
+  const attention = enc.getAttentionMask();
+  const offsets = enc.getOffsets();
+  const sequenceIds = enc.getSequenceIds();
+  const wordIds = enc.getWordIds();
+  const length = ids.length;
+  const picks: number[] = [];
+  for (let i = 0; i < prefix; i++) picks.push(i);
+  for (let i = from; i < to; i++) picks.push(i);
+  for (let i = length - suffix; i < length; i++) picks.push(i);
+
+  const out: EncodedWindow = { ids: [], typeIds: [], attentionMask: [], offsets: [], sequenceIds: [], wordIds: [] };
+  for (const i of picks) {
+    const s = sequenceIds[i] ?? null;
+    out.ids.push(ids[i]);
+    out.typeIds.push(typeIds[i]);
+    out.attentionMask.push(attention[i]);
+    out.sequenceIds.push(s);
+    out.wordIds.push(s === null ? null : (wordIds[i] ?? null));
+    if (s === null) {
+      out.offsets.push([0, 0]);
+    } else {
+      const table = tables[s];
+      const [a, b] = offsets[i];
+      // Clamp defensively: a table shorter than an offset would mean the binding counted differently.
+      const last = table.length - 1;
+      out.offsets.push([table[Math.min(a, last)], table[Math.min(b, last)]]);
+    }
+  }
+  return out;
+}
