@@ -1,0 +1,288 @@
+/**
+ * The model store: makes a model's folder present and complete under `root`, from S3, a local
+ * zip or a local folder. Downloads into `root/.staging/`, verifies, unpacks safely, then swaps
+ * the finished folder into `root/<name>` with renames on one filesystem, so a reader sees the
+ * old complete folder or the new complete folder, and a failure leaves the old one untouched.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { BootError } from '../errors.ts';
+import {
+  copyLocalFile,
+  createS3Client,
+  downloadS3Object,
+  FetchError,
+  headS3Object,
+  parseS3Url,
+  sha256File,
+  type DownloadOptions,
+  type RetryInfo,
+  type S3Location,
+  type S3Options,
+  type Written,
+} from './fetch.ts';
+import { unpackZip, type UnpackLimits } from './unpack.ts';
+
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface StoreOptions {
+  /** Cache folder for unpacked models, e.g. var/models. Nothing is ever written outside it. */
+  root: string;
+  /** Credentials come from the AWS SDK's default chain (environment...), never from here. */
+  s3: S3Options;
+  download: DownloadOptions;
+  limits: UnpackLimits;
+  logger?: StoreLogger;
+}
+
+export interface ModelSource {
+  name: string;
+  /** `s3://bucket/key.zip`, a local `.zip` path, or a local folder already unpacked. */
+  source: string;
+  /** Hex sha256 of the zip. When given, the download must match it and a cached copy with it is reused. */
+  sha256?: string;
+}
+
+export type StoreStep = 'downloading' | 'verifying' | 'unpacking';
+
+export interface Ensured {
+  /** Absolute path of the model folder. */
+  dir: string;
+  /** sha256 of the zip the folder came from; null for a local folder source. */
+  sha256: string | null;
+  /** True when this call downloaded and unpacked; false when the folder was already there. */
+  fetched: boolean;
+}
+
+/** Recommended defaults; the gateway's config schema owns the real ones. */
+export const DEFAULT_DOWNLOAD: DownloadOptions = { retries: 4, backoffMs: 500, timeoutMs: 30_000 };
+export const DEFAULT_LIMITS: UnpackLimits = {
+  maxEntries: 1_000,
+  maxUncompressedBytes: 4 * 1024 ** 3,
+  maxEntryBytes: 2 * 1024 ** 3,
+};
+
+/** Written into a model folder before it is moved into place: its presence means "complete". */
+export const MARKER_FILE = '.gateway-store.json';
+const STAGING = '.staging';
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+interface Marker {
+  source: string;
+  sha256: string;
+  etag?: string;
+  bytes: number;
+  files: number;
+  unpackedBytes: number;
+  unpackedAt: string;
+}
+
+export class ModelStore {
+  private readonly root: string;
+  private s3Client?: S3Client;
+  /** One ensure per model name at a time, so two callers never race on the same folder. */
+  private readonly queue = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: StoreOptions) {
+    this.root = path.resolve(opts.root);
+  }
+
+  /** Makes the model's folder present and complete; returns where it is. Calls onStep as it goes. */
+  ensure(src: ModelSource, onStep?: (step: StoreStep) => void): Promise<Ensured> {
+    const prev = this.queue.get(src.name) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.ensureNow(src, onStep));
+    this.queue.set(src.name, run);
+    void run.catch(() => undefined).finally(() => {
+      if (this.queue.get(src.name) === run) this.queue.delete(src.name);
+    });
+    return run;
+  }
+
+  /** Releases the S3 client's sockets. */
+  close(): void {
+    this.s3Client?.destroy();
+    this.s3Client = undefined;
+  }
+
+  private get s3(): S3Client {
+    this.s3Client ??= createS3Client(this.opts.s3, this.opts.download);
+    return this.s3Client;
+  }
+
+  private async ensureNow(src: ModelSource, onStep?: (step: StoreStep) => void): Promise<Ensured> {
+    const { name } = src;
+    const fail = (step: string, message: string, cause?: unknown): never => {
+      throw new BootError(name, step, message, { cause });
+    };
+    if (!NAME_RE.test(name)) {
+      fail('downloading', `model name must match ${NAME_RE} to be used as a folder name`);
+    }
+    const expected = src.sha256?.trim().toLowerCase();
+    if (expected !== undefined && !SHA256_RE.test(expected)) {
+      fail('verifying', `configured sha256 "${src.sha256}" is not 64 hex digits`);
+    }
+
+    const s3 = src.source.startsWith('s3://') ? parseS3Url(src.source) : null;
+    if (src.source.startsWith('s3://') && !s3) fail('downloading', `bad S3 source "${src.source}"; expected s3://bucket/key.zip`);
+    if (!s3 && /^[a-z][a-z0-9+.-]*:\/\//i.test(src.source)) {
+      fail('downloading', `unsupported source "${src.source}"; use s3://bucket/key.zip, a local .zip or a local folder`);
+    }
+
+    let localZip: string | undefined;
+    if (!s3) {
+      const abs = path.resolve(src.source);
+      const st = await stat(abs).catch((err: unknown) => fail('downloading', `source not found: ${abs}`, err));
+      if (st.isDirectory()) {
+        this.log('info', { model: name, source: abs }, 'model is a local folder; nothing to fetch');
+        return { dir: abs, sha256: null, fetched: false };
+      }
+      if (!st.isFile()) fail('downloading', `source is neither a file nor a folder: ${abs}`);
+      localZip = abs;
+    }
+
+    const finalDir = path.join(this.root, name);
+    const current = await readMarker(finalDir);
+    const cached = (sha256: string): Ensured => {
+      this.log('info', { model: name, dir: finalDir, sha256 }, 'model already unpacked with this content; not fetching');
+      return { dir: finalDir, sha256, fetched: false };
+    };
+
+    // Is what is in place already the wanted content?
+    let localHash: Written | undefined;
+    let remoteEtag: string | undefined;
+    if (expected !== undefined) {
+      if (current?.sha256 === expected) return cached(expected);
+    } else if (localZip) {
+      onStep?.('verifying');
+      const t = performance.now();
+      localHash = await sha256File(localZip).catch((err: unknown) => fail('verifying', `cannot read ${localZip}: ${(err as Error).message}`, err));
+      this.log('info', { model: name, step: 'verifying', durationMs: ms(t), bytes: localHash.bytes }, 'hashed local zip');
+      if (current?.sha256 === localHash.sha256) return cached(localHash.sha256);
+    } else if (s3) {
+      onStep?.('downloading');
+      const head = await headS3Object(this.s3, s3, this.opts.download, this.onRetry(name, 'HEAD')).catch((err: unknown) =>
+        fail('downloading', `${src.source}: ${(err as Error).message}`, err),
+      );
+      remoteEtag = head.etag;
+      if (current && current.source === src.source && head.etag !== undefined && current.etag === head.etag && current.bytes === head.size) {
+        return cached(current.sha256);
+      }
+    }
+
+    await mkdir(path.join(this.root, STAGING), { recursive: true });
+    const work = await mkdtemp(path.join(this.root, STAGING, `${name}-`));
+    let step: StoreStep = 'downloading';
+    try {
+      const zipPath = path.join(work, 'model.zip');
+      const outDir = path.join(work, 'model');
+      const { limits } = this.opts;
+      // A zip is never much bigger than what it expands to; stop a runaway download early.
+      const maxZipBytes = Math.ceil(limits.maxUncompressedBytes * 1.01) + limits.maxEntries * 1024 + 1024 ** 2;
+
+      onStep?.(step);
+      let t = performance.now();
+      let got: Written & { etag?: string; attempts?: number };
+      if (s3) {
+        got = await downloadS3Object(this.s3, s3, zipPath, { ...this.opts.download, maxBytes: maxZipBytes }, this.onRetry(name, 'GET'));
+      } else {
+        got = await copyLocalFile(localZip as string, zipPath, maxZipBytes);
+      }
+      this.log('info', { model: name, step, source: src.source, durationMs: ms(t), bytes: got.bytes, attempts: got.attempts }, 'downloaded');
+
+      step = 'verifying';
+      onStep?.(step);
+      t = performance.now();
+      const want = expected ?? localHash?.sha256;
+      if (want !== undefined && got.sha256 !== want) {
+        const what = expected !== undefined ? 'sha256 mismatch' : 'file changed while being read';
+        throw new BootError(name, step, `${what} for ${src.source}: expected ${want}, got ${got.sha256}`);
+      }
+      this.log('info', { model: name, step, durationMs: ms(t), sha256: got.sha256, pinned: expected !== undefined }, 'verified');
+
+      step = 'unpacking';
+      onStep?.(step);
+      t = performance.now();
+      await mkdir(outDir);
+      const unpacked = await unpackZip(zipPath, outDir, limits);
+      await rm(zipPath, { force: true });
+      const content = await contentRoot(outDir);
+      const marker: Marker = {
+        source: src.source,
+        sha256: got.sha256,
+        etag: got.etag ?? remoteEtag,
+        bytes: got.bytes,
+        files: unpacked.files,
+        unpackedBytes: unpacked.bytes,
+        unpackedAt: new Date().toISOString(),
+      };
+      await writeFile(path.join(content, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`);
+      await install(content, finalDir, path.join(work, 'previous'));
+      this.log('info', { model: name, step, durationMs: ms(t), files: unpacked.files, bytes: unpacked.bytes, dir: finalDir }, 'unpacked and moved into place');
+      return { dir: finalDir, sha256: got.sha256, fetched: true };
+    } catch (err) {
+      if (err instanceof BootError) throw err;
+      const detail = err instanceof FetchError ? `${src.source}: ${err.message}` : (err as Error).message;
+      throw new BootError(name, step, detail, { cause: err });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  private onRetry(model: string, request: string): (info: RetryInfo) => void {
+    return (info) => this.log('warn', { model, step: 'downloading', request, ...info }, 'S3 request failed; retrying');
+  }
+
+  private log(level: 'info' | 'warn', obj: object, msg: string): void {
+    this.opts.logger?.[level](obj, msg);
+  }
+}
+
+/** Zips made with `zip -r m.zip m/` hold one top folder: the model is inside it. */
+async function contentRoot(dir: string): Promise<string> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  if (entries.length === 1 && entries[0].isDirectory()) return path.join(dir, entries[0].name);
+  return dir;
+}
+
+/**
+ * Moves `ready` to `target`. If `target` exists it is first moved aside to `aside` (inside the
+ * staging folder, deleted by the caller) and put back if the second rename fails.
+ */
+async function install(ready: string, target: string, aside: string): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true });
+  try {
+    await rename(ready, target);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
+  }
+  await rename(target, aside);
+  try {
+    await rename(ready, target);
+  } catch (err) {
+    await rename(aside, target).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function readMarker(dir: string): Promise<Marker | null> {
+  try {
+    const m = JSON.parse(await readFile(path.join(dir, MARKER_FILE), 'utf8')) as Partial<Marker>;
+    if (typeof m.sha256 !== 'string' || typeof m.source !== 'string' || typeof m.bytes !== 'number') return null;
+    return m as Marker;
+  } catch {
+    return null;
+  }
+}
+
+function ms(since: number): number {
+  return Math.round(performance.now() - since);
+}
+
+export type { DownloadOptions, S3Options, S3Location, UnpackLimits };
