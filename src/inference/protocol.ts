@@ -1,0 +1,52 @@
+/** Messages between the pool (main thread) and an inference worker. Buffers are transferred, never copied. */
+
+export type PostProcess = 'none' | 'mean-pool' | 'cls-pool';
+
+export interface LoadRequest {
+  type: 'load';
+  id: number;
+  model: string;
+  onnxPath: string;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  model: string;
+  batch: number;
+  seq: number;
+  /** Row-major [batch, seq], zero-padded. */
+  inputIds: Int32Array;
+  typeIds: Int32Array;
+  /** Real length of each row; the attention mask is derived from it. */
+  lengths: Int32Array;
+  fetches: string[];
+  /** Applied to `last_hidden_state` inside the worker so only [batch, hidden] crosses back. */
+  post: PostProcess;
+}
+
+export interface UnloadRequest {
+  type: 'unload';
+  id: number;
+  model: string;
+}
+
+/** Test hook: makes the worker fail the way a broken native call would. */
+export interface CrashRequest {
+  type: 'crash';
+  id: number;
+  how: 'exit' | 'throw';
+}
+
+export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;
+
+export interface TensorOut {
+  data: Float32Array;
+  dims: number[];
+}
+
+export type WorkerResponse =
+  | { type: 'loaded'; id: number; inputNames: string[]; outputNames: string[] }
+  | { type: 'ran'; id: number; outputs: Record<string, TensorOut>; inferenceMs: number }
+  | { type: 'done'; id: number }
+  | { type: 'error'; id: number; message: string };

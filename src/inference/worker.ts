@@ -1,0 +1,91 @@
+/**
+ * An inference worker thread: one ONNX Runtime session per model, run one batch at a time.
+ * session.run() blocks its thread, which is why it lives here and never on the event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { clsPool, meanPool, l2Normalize } from '../tasks/similarity.ts';
+import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+
+const { intraOpThreads } = workerData as { intraOpThreads: number };
+const sessions = new Map<string, ort.InferenceSession>();
+const port = parentPort!;
+
+function reply(msg: WorkerResponse, transfer: ArrayBuffer[] = []) {
+  port.postMessage(msg, transfer);
+}
+
+function toInt64(src: Int32Array): BigInt64Array {
+  const out = new BigInt64Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = BigInt(src[i]);
+  return out;
+}
+
+async function run(req: RunRequest): Promise<WorkerResponse & { type: 'ran' }> {
+  const session = sessions.get(req.model);
+  if (!session) throw new Error(`model ${req.model} is not loaded in this worker`);
+  const dims = [req.batch, req.seq];
+  const mask = new Int32Array(req.batch * req.seq);
+  for (let b = 0; b < req.batch; b++) mask.fill(1, b * req.seq, b * req.seq + req.lengths[b]);
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', toInt64(req.inputIds), dims),
+    attention_mask: new ort.Tensor('int64', toInt64(mask), dims),
+  };
+  if (session.inputNames.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', toInt64(req.typeIds), dims);
+  const t0 = performance.now();
+  const result = await session.run(feeds, req.fetches);
+  const inferenceMs = performance.now() - t0;
+  const outputs: Record<string, TensorOut> = {};
+  for (const name of req.fetches) {
+    const t = result[name];
+    let data = t.data as Float32Array;
+    let outDims = [...t.dims];
+    if (req.post !== 'none' && name === 'last_hidden_state') {
+      const shape: [number, number, number] = [outDims[0], outDims[1], outDims[2]];
+      const pooled = req.post === 'mean-pool' ? meanPool(data, shape, mask) : clsPool(data, shape);
+      data = new Float32Array(shape[0] * shape[2]);
+      pooled.forEach((v, b) => data.set(l2Normalize(v), b * shape[2]));
+      outDims = [shape[0], shape[2]];
+    } else {
+      data = data.slice(); // own the buffer so it can be transferred
+    }
+    outputs[name] = { data, dims: outDims };
+  }
+  for (const t of Object.values(result)) t.dispose?.();
+  return { type: 'ran', id: req.id, outputs, inferenceMs };
+}
+
+port.on('message', async (msg: WorkerRequest) => {
+  try {
+    switch (msg.type) {
+      case 'load': {
+        const session = await ort.InferenceSession.create(msg.onnxPath, {
+          intraOpNumThreads: intraOpThreads,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: 'all',
+        });
+        sessions.get(msg.model)?.release();
+        sessions.set(msg.model, session);
+        reply({ type: 'loaded', id: msg.id, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+        break;
+      }
+      case 'run': {
+        const res = await run(msg);
+        reply(res, Object.values(res.outputs).map((o) => o.data.buffer as ArrayBuffer));
+        break;
+      }
+      case 'unload': {
+        await sessions.get(msg.model)?.release();
+        sessions.delete(msg.model);
+        reply({ type: 'done', id: msg.id });
+        break;
+      }
+      case 'crash':
+        if (msg.how === 'exit') process.exit(70);
+        throw new Error('injected inference failure');
+    }
+  } catch (err) {
+    reply({ type: 'error', id: msg.id, message: (err as Error).message });
+  }
+});

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { ModelBatcher, Scheduler, packBatch, sliceRow, type BatchLimits, type Sequence } from '../../src/inference/batcher.ts';
+import type { RunResult, WorkerPool } from '../../src/inference/pool.ts';
+import type { RunRequest } from '../../src/inference/protocol.ts';
+import { GatewayError } from '../../src/errors.ts';
+
+/**
+ * A stand-in for the worker pool that computes a known function of the input (each row's logits are its ids
+ * as floats), so scheduling, grouping and the reassembly of rows can be checked exactly. The real pool and
+ * ONNX Runtime are exercised in test/inference/pool.test.ts and the app tests.
+ */
+class FakePool {
+  workers = 1;
+  busy = 0;
+  calls: { batch: number; seq: number; rows: number[][] }[] = [];
+  private listeners: (() => void)[] = [];
+  private held: (() => void)[] = [];
+  hold = false;
+  failNext?: Error;
+  idleCount() {
+    return this.workers - this.busy;
+  }
+  onIdle(l: () => void) {
+    this.listeners.push(l);
+  }
+  release() {
+    const h = this.held;
+    this.held = [];
+    h.forEach((f) => f());
+  }
+  async run(req: Omit<RunRequest, 'id' | 'type'>): Promise<RunResult> {
+    this.busy++;
+    const rows = Array.from({ length: req.batch }, (_, b) => Array.from(req.inputIds.subarray(b * req.seq, b * req.seq + req.lengths[b])));
+    this.calls.push({ batch: req.batch, seq: req.seq, rows });
+    if (this.hold) await new Promise<void>((r) => this.held.push(r));
+    else await new Promise((r) => setImmediate(r));
+    this.busy--;
+    setImmediate(() => this.listeners.forEach((l) => l()));
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = undefined;
+      throw e;
+    }
+    return { outputs: { logits: { data: Float32Array.from(req.inputIds), dims: [req.batch, req.seq] } }, inferenceMs: 1 };
+  }
+}
+
+const limits = (over: Partial<BatchLimits> = {}): BatchLimits => ({ maxBatchSize: 4, maxBatchTokens: 64, maxWaitMs: 0, queueCapacity: 100, requestDeadlineMs: 10_000, ...over });
+const seq = (len: number, tag = len): Sequence => ({ ids: Array.from({ length: len }, (_, i) => (i === 0 ? tag : 1)), typeIds: new Array(len).fill(0) });
+
+function setup(over: Partial<BatchLimits> = {}) {
+  const pool = new FakePool();
+  const scheduler = new Scheduler(pool as unknown as WorkerPool, limits(over));
+  const batcher = new ModelBatcher('m', { fetches: ['logits'], sequenceOutputs: ['logits'], post: 'none' }, limits(over), scheduler);
+  return { pool, scheduler, batcher };
+}
+
+describe('ModelBatcher and Scheduler', () => {
+  it('returns each row cut to its own length, in input order, across several batches', async () => {
+    const { batcher, pool } = setup({ maxBatchSize: 2 });
+    const lens = [5, 3, 9, 2, 7];
+    const res = await batcher.submit(lens.map((l) => seq(l)));
+    expect(res.rows.map((r) => r.logits.length)).toEqual(lens);
+    expect(res.rows.map((r) => r.logits[0])).toEqual(lens);
+    expect(pool.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('forms batches while the worker is busy, grouping similar lengths under the token budget', async () => {
+    const { batcher, pool } = setup({ maxBatchSize: 4, maxBatchTokens: 64 });
+    pool.hold = true;
+    const first = batcher.submit([seq(4, 100)]);
+    await new Promise((r) => setImmediate(r));
+    const lens = [30, 5, 6, 31, 7, 4];
+    const rest = Promise.all(lens.map((l) => batcher.submit([seq(l)])));
+    expect(pool.calls.length).toBe(1);
+    for (let i = 0; i < 5 && pool.calls.length < 4; i++) {
+      pool.release();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    pool.release();
+    await first;
+    await rest;
+    const later = pool.calls.slice(1);
+    // The oldest (30 tokens) goes first with its closest neighbour (31): 2 × 31 ≤ 64; three would not fit.
+    expect(later[0].rows.map((r) => r[0]).sort()).toEqual([30, 31]);
+    // The short ones then share one batch of 4.
+    expect(later[1].rows.map((r) => r[0]).sort((a, b) => a - b)).toEqual([4, 5, 6, 7]);
+    for (const c of later) expect(c.batch * c.seq).toBeLessThanOrEqual(64);
+  });
+
+  it('refuses past the queue capacity with 503 overloaded and Retry-After', async () => {
+    const { batcher, pool } = setup({ queueCapacity: 3 });
+    pool.hold = true;
+    const admitted = batcher.submit([seq(3)]); // dispatched at once
+    const queued = batcher.submit([seq(3), seq(3), seq(3)]);
+    const refused = batcher.submit([seq(3)]);
+    await expect(refused).rejects.toMatchObject({ code: 'overloaded', status: 503, retryAfter: 1 });
+    pool.release();
+    await new Promise((r) => setTimeout(r, 5));
+    pool.release();
+    await expect(admitted).resolves.toBeDefined();
+    await expect(queued).resolves.toBeDefined();
+  });
+
+  it('skips sequences of a request whose client went away and fails requests past their deadline', async () => {
+    const { batcher, pool } = setup();
+    pool.hold = true;
+    const busy = batcher.submit([seq(3)]);
+    const ac = new AbortController();
+    const gone = batcher.submit([seq(8, 42)], { signal: ac.signal });
+    const late = batcher.submit([seq(8, 43)], { deadline: Date.now() - 1 });
+    const kept = batcher.submit([seq(8, 44)]);
+    ac.abort();
+    pool.release();
+    await busy;
+    await expect(gone).rejects.toBeInstanceOf(GatewayError);
+    await expect(late).rejects.toMatchObject({ code: 'deadline_exceeded', status: 503 });
+    await new Promise((r) => setTimeout(r, 5));
+    pool.release();
+    await expect(kept).resolves.toBeDefined();
+    const ran = pool.calls.flatMap((c) => c.rows.map((r) => r[0]));
+    expect(ran).not.toContain(42);
+    expect(ran).not.toContain(43);
+    expect(ran).toContain(44);
+  });
+
+  it('fails every request of a batch whose run failed with a retryable 503, and keeps serving', async () => {
+    const { batcher, pool } = setup();
+    pool.failNext = new Error('worker died');
+    await expect(batcher.submit([seq(3)])).rejects.toMatchObject({ code: 'inference_failed', status: 503 });
+    await expect(batcher.submit([seq(3)])).resolves.toBeDefined();
+  });
+
+  it('waits up to maxWaitMs for more work when configured', async () => {
+    const { batcher, pool } = setup({ maxWaitMs: 20, maxBatchSize: 8 });
+    const all = Promise.all([batcher.submit([seq(3)]), new Promise((r) => setTimeout(r, 2)).then(() => batcher.submit([seq(3)]))]);
+    await all;
+    expect(pool.calls.length).toBe(1);
+    expect(pool.calls[0].batch).toBe(2);
+  });
+});
+
+describe('packBatch and sliceRow', () => {
+  it('pads rows with zeros and cuts them back', () => {
+    const p = packBatch([seq(2, 7), seq(4, 9)]);
+    expect(p.seq).toBe(4);
+    expect(Array.from(p.inputIds)).toEqual([7, 1, 0, 0, 9, 1, 1, 1]);
+    expect(Array.from(p.lengths)).toEqual([2, 4]);
+    const out = { data: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), dims: [2, 4] };
+    expect(Array.from(sliceRow(out, 0, 2, true))).toEqual([1, 2]);
+    expect(Array.from(sliceRow(out, 1, 4, false))).toEqual([5, 6, 7, 8]);
+    const hidden = { data: Float32Array.from({ length: 2 * 3 * 2 }, (_, i) => i), dims: [2, 3, 2] };
+    expect(Array.from(sliceRow(hidden, 1, 2, true))).toEqual([6, 7, 8, 9]);
+  });
+});
