@@ -1,0 +1,81 @@
+import fp from 'fastify-plugin';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { ERROR_STATUS, GatewayError, type ErrorCode } from '../../errors.ts';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  404: 'route_not_found',
+  413: 'too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_input',
+  429: 'rate_limited',
+  503: 'not_ready',
+};
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+  keyword?: string;
+}
+
+/** Turns a schema validation failure into one sentence naming the field, like `body.question: must be string`. */
+export function describeValidation(context: string | undefined, issues: ValidationIssue[]): string {
+  const parts = issues.slice(0, 3).map((e) => {
+    const missing = e.params?.requiredProperties ?? e.params?.missingProperty;
+    const base = `${context ?? 'body'}${(e.instancePath ?? '').replace(/\//g, '.')}`;
+    if (missing) return `${base}: missing required field ${[missing].flat().map((m) => `"${m}"`).join(', ')}`;
+    return `${base}: ${e.message ?? 'is invalid'}`;
+  });
+  return parts.join('; ') || 'request does not match the schema';
+}
+
+export function toGatewayError(err: FastifyError | GatewayError | Error): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
+  if (fe.validation) return new GatewayError('invalid_request', describeValidation(fe.validationContext, fe.validation));
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('too_large', `request body is over the limit of ${(fe as { bodyLimit?: number }).bodyLimit ?? 'the configured'} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('unsupported_media_type', 'unsupported content type; send application/json (or multipart/form-data for file uploads)');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError('invalid_request', 'body is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new GatewayError('invalid_request', 'body is not valid JSON');
+  }
+  if (err instanceof SyntaxError) return new GatewayError('invalid_request', 'body is not valid JSON');
+  const status = fe.statusCode ?? 500;
+  const code = BY_STATUS[status];
+  if (code && status < 500) return new GatewayError(code, fe.message);
+  if (status === 429) return new GatewayError('rate_limited', 'rate limit reached; retry later', { retryAfter: 1 });
+  return new GatewayError('internal_error', 'internal error; the request id is in the x-request-id header');
+}
+
+export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
+  reply.server.metrics?.errors.inc({ code: e.code });
+  const body: ErrorBody = { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } };
+  if (e.retryAfter !== undefined && (e.status === 429 || e.status === 503)) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
+  return reply.status(e.status).send(body);
+}
+
+/** One error body on every route; no internals on 5xx (they are logged with the request id instead). */
+async function errorsPlugin(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
+    const e = toGatewayError(err);
+    if (e.status >= 500 && e.code === 'internal_error') request.log.error({ err }, 'unhandled error');
+    else if (e.status >= 500) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new GatewayError('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /docs`)),
+  );
+}
+
+export default fp(errorsPlugin, { name: 'errors' });
+export { ERROR_STATUS };

@@ -1,0 +1,46 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const MS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
+  const m = {
+    registry,
+    requests: new Counter({ name: 'gateway_requests_total', help: 'HTTP requests answered', labelNames: ['route', 'method', 'status'] as const, registers: [registry] }),
+    errors: new Counter({ name: 'gateway_errors_total', help: 'Error responses by error code', labelNames: ['code'] as const, registers: [registry] }),
+    duration: new Histogram({ name: 'gateway_request_duration_seconds', help: 'Time to answer a request', labelNames: ['route'] as const, buckets: MS_BUCKETS, registers: [registry] }),
+    queue: new Histogram({ name: 'gateway_queue_seconds', help: 'Time a request waited for a worker', labelNames: ['model'] as const, buckets: MS_BUCKETS, registers: [registry] }),
+    tokenize: new Histogram({ name: 'gateway_tokenize_seconds', help: 'Time spent tokenizing a request', labelNames: ['model'] as const, buckets: MS_BUCKETS, registers: [registry] }),
+    inference: new Histogram({ name: 'gateway_inference_seconds', help: 'ONNX Runtime time of one batch', labelNames: ['model'] as const, buckets: MS_BUCKETS, registers: [registry] }),
+    batchSize: new Histogram({ name: 'gateway_batch_size', help: 'Sequences per ONNX Runtime call', labelNames: ['model'] as const, buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] }),
+    paddingRatio: new Histogram({ name: 'gateway_batch_padding_ratio', help: 'Share of a batch spent on padding tokens', labelNames: ['model'] as const, buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75], registers: [registry] }),
+    modelsReady: new Gauge({ name: 'gateway_models_loaded', help: 'Models ready to serve', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'gateway_queue_depth', help: 'Sequences waiting, per model', labelNames: ['model'] as const, registers: [registry] }),
+    workerRestarts: new Gauge({ name: 'gateway_worker_restarts', help: 'Inference workers replaced after a crash', registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
+
+/** Prometheus metrics; its own registry per app, so several apps (tests) never collide. */
+async function metricsPlugin(app: FastifyInstance) {
+  const metrics = createMetrics();
+  app.decorate('metrics', metrics);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+}
+
+export default fp(metricsPlugin, { name: 'metrics' });

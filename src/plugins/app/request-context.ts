@@ -1,0 +1,62 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../../errors.ts';
+import { sendError } from './errors.ts';
+
+/** Where a request's time went; filled by services, sent as headers. */
+export interface Timings {
+  tokenizeMs: number;
+  queueMs: number;
+  inferenceMs: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    timings: Timings;
+    /** Aborted when the client goes away before the answer: queued work for it is skipped. */
+    abortSignal: AbortSignal;
+  }
+  interface FastifyInstance {
+    /** Set on SIGTERM: readiness answers 503 and new work is refused while in-flight work finishes. */
+    draining: boolean;
+    startDraining(): void;
+  }
+}
+
+const fmt = (ms: number) => ms.toFixed(2);
+
+/** Request id and timing headers on every response, client-abort signal, and refusal of new work while draining. */
+async function requestContext(app: FastifyInstance) {
+  app.decorate('draining', false);
+  app.decorate('startDraining', function (this: FastifyInstance) {
+    this.draining = true;
+  });
+  app.decorateRequest('timings', null as unknown as Timings);
+  app.decorateRequest('abortSignal', null as unknown as AbortSignal);
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.timings = { tokenizeMs: 0, queueMs: 0, inferenceMs: 0 };
+    const ac = new AbortController();
+    request.abortSignal = ac.signal;
+    // The response closing before it finished means the client went away (the request's own 'close' fires
+    // as soon as its body has been read, so it cannot tell).
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    reply.header('x-request-id', request.id);
+    if (app.draining && !request.url.startsWith('/health/')) {
+      return sendError(reply, new GatewayError('draining', 'the server is shutting down; retry on another replica', { retryAfter: 1 }));
+    }
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    const t = request.timings;
+    if (!t) return;
+    reply.header('x-tokenize-time', fmt(t.tokenizeMs));
+    reply.header('x-queue-time', fmt(t.queueMs));
+    reply.header('x-inference-time', fmt(t.inferenceMs));
+    reply.header('x-total-time', fmt(reply.elapsedTime));
+  });
+}
+
+export default fp(requestContext, { name: 'request-context', dependencies: ['errors'] });

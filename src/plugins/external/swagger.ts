@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+
+/** OpenAPI 3 document at /docs/json and Swagger UI at /docs. Registered before the routes so it sees them all. */
+async function swaggerPlugin(app: FastifyInstance) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'NLP inference gateway',
+        description:
+          'Question answering, sentence similarity, essay scoring and text classification on ONNX Runtime. Errors share one body: `{ "error": { "code", "message", "details"? } }`.',
+        version: '0.1.0',
+      },
+      tags: [
+        { name: 'question-answering', description: 'Extractive QA with exact character offsets' },
+        { name: 'sentence-similarity', description: 'Embeddings, cosine similarity, OpenAI-style embeddings' },
+        { name: 'essay-scoring', description: 'Scores on the model rubric' },
+        { name: 'text-classification', description: 'Labels with scores' },
+        { name: 'huggingface', description: 'Hugging Face Inference API compatible' },
+        { name: 'models', description: 'Models and their boot state' },
+        { name: 'ops', description: 'Health and metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+}
+
+export default fp(swaggerPlugin, { name: 'swagger' });

@@ -1,0 +1,15 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+
+const metrics: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/metrics', {
+    schema: { tags: ['ops'], description: 'Prometheus metrics: requests, errors by code, queue/tokenize/inference time, batch sizes, models loaded.', produces: ['text/plain'] },
+    handler: async (_req, reply) => {
+      const { metrics: m } = app;
+      for (const [model, depth] of Object.entries(app.models.queued())) m.queueDepth.set({ model }, depth);
+      m.workerRestarts.set(app.models.pool.restarts);
+      return reply.type(m.registry.contentType).send(await m.registry.metrics());
+    },
+  });
+};
+
+export default metrics;

@@ -1,0 +1,45 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { classify } from '../../services/classify.ts';
+import { checkBatch, checkText } from '../limits.ts';
+import { inferenceErrors, ModelName } from '../schemas.ts';
+
+const Body = Type.Object(
+  {
+    inputs: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description: 'A text or a list of texts' }),
+    model: Type.Optional(ModelName),
+    top_k: Type.Optional(Type.Integer({ minimum: 1, description: 'Labels to return per text, best first; all when omitted' })),
+    truncate: Type.Optional(Type.Boolean({ description: 'Cut texts longer than the model window instead of answering 413' })),
+  },
+  {
+    examples: [
+      { inputs: 'command-line utility to monitor network traffic and bandwidth usage', model: 'classify-demo', top_k: 3 },
+      { inputs: ['a puzzle game with colourful blocks', 'library for numerical linear algebra and statistics'], model: 'classify-demo', top_k: 2 },
+    ],
+  },
+);
+
+const LabelScore = Type.Object({ label: Type.String(), score: Type.Number() });
+const Response = Type.Object({
+  model: Type.String(),
+  predictions: Type.Array(Type.Object({ label: Type.String(), score: Type.Number(), labels: Type.Array(LabelScore) })),
+});
+
+/** Text classification: softmax or sigmoid as the model declares, labels from id2label, top_k. */
+const classifyRoute: FastifyPluginAsyncTypebox = async (app) => {
+  const { limits } = app.config;
+  app.post('/v1/classify', {
+    schema: { tags: ['text-classification'], description: 'Labels with scores for one text or a list, in input order.', body: Body, response: { 200: Response, ...inferenceErrors } },
+    handler: async (req) => {
+      const list = Array.isArray(req.body.inputs);
+      const texts = list ? (req.body.inputs as string[]) : [req.body.inputs as string];
+      checkBatch('inputs', texts.length, limits.maxBatchItems);
+      texts.forEach((t, i) => checkText(list ? `inputs[${i}]` : 'inputs', t, limits.maxTextChars));
+      const model = app.models.resolve('text-classification', req.body.model);
+      const predictions = await classify(model, texts, { signal: req.abortSignal, timings: req.timings }, { topK: req.body.top_k, truncate: req.body.truncate });
+      return { model: model.name, predictions };
+    },
+  });
+};
+
+export default classifyRoute;

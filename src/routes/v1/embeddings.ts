@@ -1,0 +1,71 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { GatewayError } from '../../errors.ts';
+import { embed } from '../../services/embeddings.ts';
+import { inferenceErrors, ModelName } from '../schemas.ts';
+
+const Body = Type.Object(
+  {
+    input: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+      description: 'A text or a list of texts (token arrays are not accepted)',
+    }),
+    model: Type.Optional(ModelName),
+    encoding_format: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('base64')], { description: 'base64: little-endian float32, as the OpenAI client asks by default' })),
+    dimensions: Type.Optional(Type.Integer({ minimum: 1, description: 'Must equal the model dimension if given (no Matryoshka truncation)' })),
+    user: Type.Optional(Type.String()),
+    truncate: Type.Optional(Type.Boolean({ description: 'Cut texts longer than the model window instead of answering 413' })),
+  },
+  { examples: [{ input: ['A man is playing a guitar.', 'Someone plays an instrument.'], model: 'sts-demo' }] },
+);
+
+const Embedding = Type.Object({
+  object: Type.Literal('embedding'),
+  index: Type.Integer(),
+  embedding: Type.Union([Type.Array(Type.Number()), Type.String()]),
+});
+
+const Response = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(Embedding),
+  model: Type.String(),
+  usage: Type.Object({ prompt_tokens: Type.Integer(), total_tokens: Type.Integer() }),
+});
+
+function toBase64(v: Float32Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+}
+
+/** OpenAI-compatible embeddings: the `openai` client pointed at the gateway works unchanged. */
+const embeddings: FastifyPluginAsyncTypebox = async (app) => {
+  const { limits } = app.config;
+  app.post('/v1/embeddings', {
+    schema: {
+      tags: ['sentence-similarity'],
+      description: 'OpenAI-style embeddings: L2-normalised sentence vectors, pooled as the model declares.',
+      body: Body,
+      response: { 200: Response, ...inferenceErrors },
+    },
+    handler: async (req) => {
+      const texts = typeof req.body.input === 'string' ? [req.body.input] : req.body.input;
+      if (texts.length > limits.maxBatchItems) throw new GatewayError('too_large', `input has ${texts.length} texts; at most ${limits.maxBatchItems}`);
+      texts.forEach((t, i) => {
+        if (t.length > limits.maxTextChars) throw new GatewayError('too_large', `input${texts.length > 1 ? `[${i}]` : ''} is ${t.length} characters; at most ${limits.maxTextChars}`);
+      });
+      const model = app.models.resolve('sentence-similarity', req.body.model);
+      const { vectors, tokens } = await embed(model, texts, { signal: req.abortSignal, timings: req.timings }, { truncate: req.body.truncate });
+      const dim = vectors[0]?.length ?? 0;
+      if (req.body.dimensions !== undefined && req.body.dimensions !== dim) {
+        throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${dim} dimensions; "dimensions" must be ${dim} or omitted`);
+      }
+      const b64 = req.body.encoding_format === 'base64';
+      return {
+        object: 'list' as const,
+        data: vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: b64 ? toBase64(v) : Array.from(v) })),
+        model: model.name,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      };
+    },
+  });
+};
+
+export default embeddings;
