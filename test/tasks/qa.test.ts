@@ -63,7 +63,6 @@ function reference(windows: QaWindow[], context: string, opts: QaOptions): { ans
 describe('answerSpans on hand-made windows', () => {
   const context = 'Alice   founded\tthe Acme company in Paris in 1999 .';
   const words = wordsOf(context);
-  const at = (word: string) => words.findIndex((w) => w.text === word);
   const logits = (peaks: Record<string, number>) => words.map((w) => peaks[w.text] ?? 0);
 
   it.each([
