@@ -102,8 +102,8 @@ export class TextTokenizer {
 
   /** Whole text, no truncation; callers decide (e.g. count tokens, refuse with 413). */
   async encode(text: string): Promise<EncodedWindow> {
-    const enc = await this.native.encode(text);
-    return toWindow(enc, [codePointToUtf16Table(text)], 0, enc.getLength(), 0, 0);
+    const enc = readEncoding(await this.native.encode(text));
+    return toWindow(enc, [codePointToUtf16Table(text)], 0, enc.ids.length, 0, 0);
   }
 
   /** Tokens the model would be fed for `text` in one piece, special tokens included. */
@@ -118,7 +118,7 @@ export class TextTokenizer {
    */
   async encodeWindows(text: string, opts: { stride: number }): Promise<EncodedWindow[]> {
     validateStride(opts.stride);
-    const enc = await this.native.encode(text);
+    const enc = readEncoding(await this.native.encode(text));
     return this.split(enc, [codePointToUtf16Table(text)], 0, opts.stride, () => {
       throw new GatewayError('unprocessable_input', `the tokenizer's special tokens alone exceed the model's ${this.maxLength}-token window`);
     });
@@ -131,7 +131,7 @@ export class TextTokenizer {
    */
   async encodePairWindows(question: string, context: string, opts: { stride: number }): Promise<EncodedWindow[]> {
     validateStride(opts.stride);
-    const enc = await this.native.encode(question, context);
+    const enc = readEncoding(await this.native.encode(question, context));
     const tables = [codePointToUtf16Table(question), codePointToUtf16Table(context)];
     return this.split(enc, tables, 1, opts.stride, (fixed) => {
       throw new GatewayError(
@@ -147,13 +147,13 @@ export class TextTokenizer {
    * the special tokens) is repeated in every window, as the post-processor would lay it out.
    */
   private split(
-    enc: Encoding,
+    enc: RawEncoding,
     tables: Uint32Array[],
     seq: number,
     stride: number,
     noRoom: (fixedTokens: number) => never,
   ): EncodedWindow[] {
-    const sequenceIds = enc.getSequenceIds();
+    const { sequenceIds } = enc;
     let first = -1;
     let last = -1;
     for (let i = 0; i < sequenceIds.length; i++) {
@@ -162,7 +162,7 @@ export class TextTokenizer {
         last = i;
       }
     }
-    const length = enc.getLength();
+    const length = enc.ids.length;
     const n = first < 0 ? 0 : last - first + 1;
     const fixed = length - n;
     const budget = this.maxLength - fixed;
@@ -182,17 +182,33 @@ export function effectiveStride(stride: number, budget: number): number {
   return stride < budget ? stride : Math.floor(budget / 2);
 }
 
+/** The encoding's arrays, read once: every getter copies the whole encoding across N-API. */
+interface RawEncoding {
+  ids: number[];
+  typeIds: number[];
+  attentionMask: number[];
+  offsets: number[][];
+  sequenceIds: (number | null | undefined)[];
+  wordIds: (number | null | undefined)[];
+}
+
+function readEncoding(enc: Encoding): RawEncoding {
+  return {
+    ids: enc.getIds(),
+    typeIds: enc.getTypeIds(),
+    attentionMask: enc.getAttentionMask(),
+    offsets: enc.getOffsets(),
+    sequenceIds: enc.getSequenceIds(),
+    wordIds: enc.getWordIds(),
+  };
+}
+
 /**
  * One window: the `prefix` tokens before the cut sequence, tokens [from, to), and the `suffix`
  * tokens after it. With prefix = suffix = 0 and [0, length) it is the whole encoding.
  */
-function toWindow(enc: Encoding, tables: Uint32Array[], from: number, to: number, prefix: number, suffix: number): EncodedWindow {
-  const ids = enc.getIds();
-  const typeIds = enc.getTypeIds();
-  const attention = enc.getAttentionMask();
-  const offsets = enc.getOffsets();
-  const sequenceIds = enc.getSequenceIds();
-  const wordIds = enc.getWordIds();
+function toWindow(enc: RawEncoding, tables: Uint32Array[], from: number, to: number, prefix: number, suffix: number): EncodedWindow {
+  const { ids, typeIds, attentionMask: attention, offsets, sequenceIds, wordIds } = enc;
   const length = ids.length;
   const picks: number[] = [];
   for (let i = 0; i < prefix; i++) picks.push(i);

@@ -62,7 +62,8 @@ function maskedSoftmax(logits: ArrayLike<number>, indices: readonly number[]): F
 /** The k best distinct spans seen so far; a span seen again keeps its best score. */
 class TopSpans {
   private readonly best = new Map<string, QaAnswer>();
-  private floor = -Infinity;
+  /** Scores at or below this cannot enter the top k any more. */
+  floor = -Infinity;
   constructor(private readonly k: number) {}
 
   offer(a: QaAnswer): void {
@@ -132,23 +133,28 @@ export function answerSpans(windows: readonly QaWindow[], context: string, opts:
     const pEnd = maskedSoftmax(w.endLogits, softmaxIdx);
     if (contextIdx[0] !== 0) minNull = Math.min(minNull, pStart[0] * pEnd[0]);
 
+    // Character edges per token, settled once per window rather than once per candidate pair.
     const words = opts.alignToWords !== false && w.wordIds !== undefined ? wordSpans(w, contextIdx) : null;
+    const startChar = new Int32Array(n);
+    const endChar = new Int32Array(n);
+    for (const i of contextIdx) {
+      let [start, end] = w.offsets[i];
+      const word = words?.get(w.wordIds![i] ?? -1);
+      if (word && word[0] < start) start = word[0];
+      if (word && word[1] > end) end = word[1];
+      startChar[i] = start;
+      endChar[i] = extendOverMarks(context, end);
+    }
+
     for (let a = 0; a < contextIdx.length; a++) {
       const s = contextIdx[a];
       if (pStart[s] === 0) continue;
-      // Context tokens are contiguous in a window, so token distance is index distance.
       for (let b = a; b < contextIdx.length && contextIdx[b] - s <= opts.maxAnswerLength - 1; b++) {
         const e = contextIdx[b];
         const score = pStart[s] * pEnd[e];
-        let start = w.offsets[s][0];
-        let end = w.offsets[e][1];
-        if (words) {
-          const sw = words.get(w.wordIds![s] ?? -1);
-          const ew = words.get(w.wordIds![e] ?? -1);
-          if (sw && sw[0] < start) start = sw[0];
-          if (ew && ew[1] > end) end = ew[1];
-        }
-        end = extendOverMarks(context, end);
+        if (score <= top.floor) continue;
+        const start = startChar[s];
+        const end = endChar[e];
         if (end <= start || start < 0 || end > context.length) continue;
         top.offer({ answer: '', score, start, end });
       }
