@@ -88,7 +88,9 @@ export function createS3Client(s3: S3Options, download: DownloadOptions): S3Clie
     // s3rver, MinIO and older S3-compatible servers reject the newer default checksum headers.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: download.timeoutMs, socketTimeout: download.timeoutMs },
+    // Only the connect phase here: our own timer in downloadS3Object covers the wait for headers
+    // and every gap in the body, whatever the handler version does with socket timeouts.
+    requestHandler: { connectionTimeout: download.timeoutMs },
   });
 }
 

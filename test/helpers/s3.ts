@@ -79,8 +79,11 @@ export async function upload(client: S3Client, bucket: string, key: string, body
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }));
 }
 
-/** What the proxy does to a GET: pass it, cut the connection mid-body, or send half the body and then nothing. */
-export type Fault = 'pass' | 'reset' | 'stall';
+/**
+ * What the proxy does to a GET: pass it, cut the connection mid-body, send half the body and
+ * then nothing, never answer at all, or answer 503 SlowDown without asking the server.
+ */
+export type Fault = 'pass' | 'reset' | 'stall' | 'hang' | '503';
 
 export interface FaultProxy {
   endpoint: string;
@@ -104,6 +107,15 @@ export async function startFaultProxy(targetPort: number, faults: Fault[] = []):
     const isObjectGet = req.method === 'GET' && /^\/[^/?]+\/[^?]+/.test(req.url ?? '');
     const fault: Fault = isObjectGet ? (faults[getCount] ?? 'pass') : 'pass';
     if (isObjectGet) getCount += 1;
+    if (fault === 'hang') {
+      if (req.socket) held.add(req.socket);
+      return;
+    }
+    if (fault === '503') {
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+      return;
+    }
     const upstream = http.request(
       { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
       (up) => {
