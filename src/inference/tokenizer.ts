@@ -125,6 +125,17 @@ export class TextTokenizer {
   }
 
   /**
+   * The first window of `encodeWindows` only: the text cut to maxLength tokens with the template's
+   * special tokens kept in place (for callers that were explicitly asked to truncate).
+   */
+  async encodeTruncated(text: string): Promise<EncodedWindow> {
+    const enc = readEncoding(await this.native.encode(text));
+    return this.split(enc, [codePointToUtf16Table(text)], 0, 0, () => {
+      throw new GatewayError('unprocessable_input', `the tokenizer's special tokens alone exceed the model's ${this.maxLength}-token window`);
+    }, 1)[0];
+  }
+
+  /**
    * (question, context) pairs: the question kept whole, the context split into overlapping windows
    * (what OnlySecond truncation with a stride produces), each ≤ maxLength tokens. Throws
    * GatewayError `too_large` when the question leaves no room for any context token.
@@ -152,6 +163,7 @@ export class TextTokenizer {
     seq: number,
     stride: number,
     noRoom: (fixedTokens: number) => never,
+    maxWindows = Infinity,
   ): EncodedWindow[] {
     const { sequenceIds } = enc;
     let first = -1;
@@ -168,7 +180,7 @@ export class TextTokenizer {
     const budget = this.maxLength - fixed;
     if (budget < 1) noRoom(fixed);
     if (n <= budget) return [toWindow(enc, tables, 0, length, 0, 0)];
-    const ranges = windowRanges(n, budget, effectiveStride(stride, budget));
+    const ranges = windowRanges(n, budget, effectiveStride(stride, budget)).slice(0, maxWindows);
     return ranges.map(([a, b]) => toWindow(enc, tables, first + a, first + b, first, length - last - 1));
   }
 }

@@ -356,4 +356,14 @@ describe('TextTokenizer.encodeWindows', () => {
     expect(windowsCoverContext(windows.map(asContext), all)).toBe(true);
     expect(await tok.encodeWindows('short essay', { stride: 8 })).toEqual([await tok.encode('short essay')]);
   });
+
+  it('encodeTruncated is the first window, with the closing special token kept', async () => {
+    const tok = await load(32);
+    const [first] = await tok.encodeWindows(essay, { stride: 8 });
+    const cut = await tok.encodeTruncated(essay);
+    expect(cut).toEqual(first);
+    expect(cut.ids).toHaveLength(32);
+    expect(cut.ids.at(-1)).toBe(vocab.tokenToId('[SEP]'));
+    expect(await tok.encodeTruncated('short essay')).toEqual(await tok.encode('short essay'));
+  });
 });
