@@ -242,11 +242,13 @@ export class ModelStore {
   }
 }
 
-/** Zips made with `zip -r m.zip m/` hold one top folder: the model is inside it. */
+/** Zips made with `zip -r m.zip m/` hold one top folder with the model files inside: use that. */
 async function contentRoot(dir: string): Promise<string> {
   const entries = await readdir(dir, { withFileTypes: true });
-  if (entries.length === 1 && entries[0].isDirectory()) return path.join(dir, entries[0].name);
-  return dir;
+  if (entries.length !== 1 || !entries[0].isDirectory()) return dir;
+  const inner = path.join(dir, entries[0].name);
+  const names = await readdir(inner);
+  return names.includes('config.json') || names.includes('gateway.json') ? inner : dir;
 }
 
 /**

@@ -118,6 +118,12 @@ describe('local zip', () => {
     expect(existsSync(path.join(res.dir, 'my-model'))).toBe(false);
   });
 
+  test('a lone folder without model files (e.g. only onnx/) is kept as it is', async () => {
+    const zip = fakeModelZip({ files: { 'onnx/model.onnx': 'x' } });
+    const res = await new ModelStore(options()).ensure({ name: 'clf', source: await writeZip('m.zip', zip) });
+    expect(existsSync(path.join(res.dir, 'onnx', 'model.onnx'))).toBe(true);
+  });
+
   test('a folder without a marker (an interrupted or foreign one) is replaced', async () => {
     await mkdir(path.join(root, 'clf'), { recursive: true });
     await writeFile(path.join(root, 'clf', 'half-written.onnx'), 'x');
