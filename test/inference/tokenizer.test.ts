@@ -1,10 +1,12 @@
-import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import { readFile, writeFile, mkdtemp, readdir, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Tokenizer, bertNormalizer, type Encoding, type TruncationStrategy } from '@anush008/tokenizers';
-import { BertTokenizer, env } from '@huggingface/transformers';
+import { AutoTokenizer, BertTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import yauzl from 'yauzl';
 import { TextTokenizer, codePointToUtf16Table, effectiveStride, windowRanges, type EncodedWindow } from '../../src/inference/tokenizer.ts';
 import { windowsCoverContext } from '../../src/tasks/qa.ts';
 import { GatewayError } from '../../src/errors.ts';
@@ -365,5 +367,85 @@ describe('TextTokenizer.encodeWindows', () => {
     expect(cut.ids).toHaveLength(32);
     expect(cut.ids.at(-1)).toBe(vocab.tokenToId('[SEP]'));
     expect(await tok.encodeTruncated('short essay')).toEqual(await tok.encode('short essay'));
+  });
+});
+
+/** The tokenizer files of one model zip, read with yauzl (the store's own unpacking is tested elsewhere). */
+async function tokenizerFilesOf(zipPath: string): Promise<Map<string, string>> {
+  const zip = await yauzl.openPromise(zipPath, { lazyEntries: true });
+  const wanted = /(^|\/)(tokenizer\.json|tokenizer_config\.json|gateway\.json)$/;
+  const files = new Map<string, string>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('entry', (entry: yauzl.Entry) => {
+      if (!wanted.test(entry.fileName)) return zip.readEntry();
+      zip.openReadStream(entry, (err, stream) => {
+        if (err) return reject(err);
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          files.set(entry.fileName.split('/').pop()!, Buffer.concat(chunks).toString('utf8'));
+          zip.readEntry();
+        });
+        stream.on('error', reject);
+      });
+    });
+    zip.on('end', () => resolve());
+    zip.on('error', reject);
+    zip.readEntry();
+  });
+  zip.close();
+  return files;
+}
+
+const MODELS_DIR = join(import.meta.dirname, '../../models');
+const modelZips = existsSync(MODELS_DIR) ? (await readdir(MODELS_DIR)).filter((f) => f.endsWith('.zip')) : [];
+
+// The demo models' own tokenizers, whenever their zips are in models/ (the fixture above runs regardless).
+describe.skipIf(modelZips.length === 0).each(modelZips)('demo model tokenizer %s', (zipName) => {
+  let dir: string;
+  let maxLength: number;
+  let hfTok: PreTrainedTokenizer;
+  beforeAll(async () => {
+    const files = await tokenizerFilesOf(join(MODELS_DIR, zipName));
+    const root = await mkdtemp(join(tmpdir(), 'tok-model-'));
+    dir = join(root, 'model');
+    await mkdir(dir);
+    await writeFile(join(dir, 'tokenizer.json'), files.get('tokenizer.json')!);
+    await writeFile(join(dir, 'tokenizer_config.json'), files.get('tokenizer_config.json') ?? JSON.stringify(TOKENIZER_CONFIG));
+    maxLength = Number(JSON.parse(files.get('gateway.json') ?? '{}').max_length ?? 128);
+    env.localModelPath = root;
+    hfTok = await AutoTokenizer.from_pretrained('model');
+  });
+
+  it('gives the same ids as transformers.js', async () => {
+    const tok = await TextTokenizer.fromFile(join(dir, 'tokenizer.json'), { maxLength });
+    await fc.assert(
+      fc.asyncProperty(unicodeText({ randomGraphemes: false }), async (text) => {
+        expect((await tok.encode(text)).ids).toEqual(hfTok.encode(text));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('windows fit, cover the context, and offsets are exact', async () => {
+    const tok = await TextTokenizer.fromFile(join(dir, 'tokenizer.json'), { maxLength });
+    const full = await TextTokenizer.fromFile(join(dir, 'tokenizer.json'), { maxLength: 1 << 20 });
+    await fc.assert(
+      fc.asyncProperty(unicodeText({ maxLength: 8 }), unicodeText({ maxLength: 600, loneSurrogates: true }), fc.integer({ min: 0, max: 64 }), async (q, c, stride) => {
+        if ((await full.countTokens(q)) + 1 >= maxLength) return;
+        const windows = await tok.encodePairWindows(q, c, { stride });
+        const [whole] = await full.encodePairWindows(q, c, { stride });
+        expect(windowsCoverContext(windows, whole.offsets.filter((_, i) => whole.sequenceIds[i] === 1))).toBe(true);
+        for (const w of windows) {
+          expect(w.ids.length).toBeLessThanOrEqual(maxLength);
+          for (let i = 0; i < w.ids.length; i++) {
+            if (w.sequenceIds[i] !== 1) continue;
+            const [a, b] = w.offsets[i];
+            expect(0 <= a && a < b && b <= c.length).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 });
