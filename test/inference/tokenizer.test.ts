@@ -1,8 +1,8 @@
-import { readFile, writeFile, mkdtemp, readdir, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdtemp as mkdtempRaw, readdir, mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Tokenizer, bertNormalizer, type Encoding, type TruncationStrategy } from '@anush008/tokenizers';
 import { AutoTokenizer, BertTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
@@ -17,10 +17,19 @@ env.allowRemoteModels = false;
 
 let tokenizerPath: string;
 let vocab: Tokenizer;
+
+/** Temp dirs made by this file, removed at the end. */
+const tempDirs: string[] = [];
+async function mkdtemp(prefix: string): Promise<string> {
+  const dir = await mkdtempRaw(prefix);
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true }))));
 const normalizer = bertNormalizer({});
 
 beforeAll(async () => {
-  ({ tokenizerPath } = await makeTokenizerFixture());
+  ({ tokenizerPath } = await makeTokenizerFixture(await mkdtemp(join(tmpdir(), 'tok-fixture-'))));
   vocab = Tokenizer.fromFile(tokenizerPath);
 });
 

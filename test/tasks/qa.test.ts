@@ -1,5 +1,7 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { answerSpans, windowsCoverContext, type QaOptions, type QaWindow } from '../../src/tasks/qa.ts';
 import { TextTokenizer, type EncodedWindow } from '../../src/inference/tokenizer.ts';
@@ -218,13 +220,16 @@ describe('answerSpans on hand-made windows', () => {
 describe('answerSpans with real tokenizer windows', () => {
   let tokenizerPath: string;
   let licenceWords: string[];
+  let dir: string;
   beforeAll(async () => {
-    ({ tokenizerPath } = await makeTokenizerFixture());
-    const dir = '/usr/share/common-licenses';
-    const texts = await readdir(dir).then((names) => Promise.all(names.map((n) => readFile(`${dir}/${n}`, 'utf8').catch(() => ''))));
+    dir = await mkdtemp(join(tmpdir(), 'qa-tok-'));
+    ({ tokenizerPath } = await makeTokenizerFixture(dir));
+    const licences = '/usr/share/common-licenses';
+    const texts = await readdir(licences).then((names) => Promise.all(names.map((n) => readFile(`${licences}/${n}`, 'utf8').catch(() => ''))));
     licenceWords = texts.join(' ').split(/\s+/).filter(Boolean);
     while (licenceWords.length < 3000) licenceWords.push(...licenceWords.slice(0, 3000), 'filler');
   });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
   /** Logits that point at context characters [a, b) in whichever windows hold them. */
   function logitsFor(windows: EncodedWindow[], a: number, b: number): QaWindow[] {
