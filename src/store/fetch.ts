@@ -5,6 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { once } from 'node:events';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +43,8 @@ export interface Written {
 export interface Downloaded extends Written {
   etag?: string;
   attempts: number;
+  /** Attempts that continued a partial file with a Range request. */
+  resumed: number;
 }
 
 export interface RemoteVersion {
@@ -116,7 +120,11 @@ export async function headS3Object(
   return value;
 }
 
-/** Downloads `loc` to `dest` (created, never overwritten), restarting from zero on each retry. */
+/**
+ * Downloads `loc` to `dest`. A retry after a cut or stalled body resumes where the file ends
+ * (Range, with If-Match on the first answer's ETag so a replaced object starts over from zero);
+ * a server that ignores Range (200) also starts over. The sha256 covers the whole file.
+ */
 export async function downloadS3Object(
   client: S3Client,
   loc: S3Location,
@@ -124,7 +132,11 @@ export async function downloadS3Object(
   opts: DownloadOptions & { maxBytes: number },
   onRetry?: (info: RetryInfo) => void,
 ): Promise<Downloaded> {
+  let etag: string | undefined;
+  let resumed = 0;
   const { value, attempts } = await withRetries(opts, onRetry, async () => {
+    const have = etag === undefined ? 0 : await fileSize(dest);
+    const range = have > 0 ? `bytes=${have}-` : undefined;
     const ac = new AbortController();
     let body: Readable | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -140,28 +152,67 @@ export async function downloadS3Object(
     try {
       let res;
       try {
-        res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }), { abortSignal: ac.signal });
+        const cmd = new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key, Range: range, IfMatch: range ? etag : undefined });
+        res = await client.send(cmd, { abortSignal: ac.signal });
       } catch (err) {
-        throw ac.signal.aborted ? ac.signal.reason : err;
+        if (ac.signal.aborted) throw ac.signal.reason;
+        if (range && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) {
+          etag = undefined;
+          throw new FetchError('object changed during the download; starting over', true, { cause: err });
+        }
+        throw err;
       }
       body = res.Body as Readable | undefined;
       if (!body) throw new FetchError('S3 answered without a body', true);
-      if (res.ContentLength !== undefined && res.ContentLength > opts.maxBytes) {
+      const partial = range !== undefined && res.$metadata.httpStatusCode === 206 && res.ContentRange?.startsWith(`bytes ${have}-`) === true;
+      if (partial && res.ETag !== etag) {
+        // A server that ignores If-Match: never splice two versions of an object.
         body.destroy();
-        throw new FetchError(`object is ${res.ContentLength} bytes, over the limit of ${opts.maxBytes}`, false);
+        etag = undefined;
+        throw new FetchError('object changed during the download; starting over', true);
       }
-      const hashed = new HashingCounter(opts.maxBytes, arm);
-      // 'w': a retry starts the file again from zero.
-      await pipeline(body, hashed, createWriteStream(dest, { flags: 'w', mode: 0o600 }));
-      if (res.ContentLength !== undefined && hashed.bytes !== res.ContentLength) {
-        throw new FetchError(`body ended after ${hashed.bytes} of ${res.ContentLength} bytes`, true);
+      const offset = partial ? have : 0;
+      const total = partial ? Number(res.ContentRange?.split('/')[1]) : res.ContentLength;
+      if (total !== undefined && Number.isFinite(total) && total > opts.maxBytes) {
+        body.destroy();
+        throw new FetchError(`object is ${total} bytes, over the limit of ${opts.maxBytes}`, false);
+      }
+      etag = res.ETag;
+      const hashed = new HashingCounter(opts.maxBytes, arm, offset);
+      if (partial) {
+        resumed += 1;
+        await hashPrefix(dest, have, hashed);
+      }
+      const out = createWriteStream(dest, { flags: partial ? 'a' : 'w', mode: 0o600 });
+      try {
+        await pipeline(body, hashed, out);
+      } catch (err) {
+        // The next attempt measures the file to resume from it: let in-flight writes land first.
+        if (!out.closed) await once(out, 'close').catch(() => undefined);
+        throw err;
+      }
+      if (total !== undefined && Number.isFinite(total) && hashed.bytes !== total) {
+        throw new FetchError(`body ended after ${hashed.bytes} of ${total} bytes`, true);
       }
       return { bytes: hashed.bytes, sha256: hashed.digest(), etag: res.ETag };
     } finally {
       clearTimeout(timer);
     }
   });
-  return { ...value, attempts };
+  return { ...value, attempts, resumed };
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Feeds the first `bytes` of `file` (already on disk from an earlier attempt) into the hash. */
+async function hashPrefix(file: string, bytes: number, hashed: HashingCounter): Promise<void> {
+  for await (const chunk of createReadStream(file, { start: 0, end: bytes - 1 })) hashed.updateOnly(chunk as Buffer);
 }
 
 /** Copies a local file to `dest`, hashing on the way. */
@@ -187,13 +238,19 @@ class StallError extends Error {
 
 /** Passes bytes through, hashing and counting them; calls `onData` on each chunk (the stall timer). */
 class HashingCounter extends Transform {
-  bytes = 0;
   private readonly hash = createHash('sha256');
   constructor(
     private readonly maxBytes: number,
     private readonly onData?: () => void,
+    /** Bytes already in the file (a resumed download). */
+    public bytes = 0,
   ) {
     super();
+  }
+
+  /** Hashes bytes that are already written (the part of the file a resumed download keeps). */
+  updateOnly(chunk: Buffer): void {
+    this.hash.update(chunk);
   }
 
   digest(): string {

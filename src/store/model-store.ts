@@ -186,13 +186,13 @@ export class ModelStore {
 
       onStep?.(step);
       let t = performance.now();
-      let got: Written & { etag?: string; attempts?: number };
+      let got: Written & { etag?: string; attempts?: number; resumed?: number };
       if (s3) {
         got = await downloadS3Object(this.s3, s3, zipPath, { ...this.opts.download, maxBytes: maxZipBytes }, this.onRetry(name, 'GET'));
       } else {
         got = await copyLocalFile(localZip as string, zipPath, maxZipBytes);
       }
-      this.log('info', { model: name, step, source: src.source, durationMs: ms(t), bytes: got.bytes, attempts: got.attempts }, 'downloaded');
+      this.log('info', { model: name, step, source: src.source, durationMs: ms(t), bytes: got.bytes, attempts: got.attempts, resumed: got.resumed }, 'downloaded');
 
       step = 'verifying';
       onStep?.(step);

@@ -87,7 +87,7 @@ export type Fault = 'pass' | 'reset' | 'stall' | 'hang' | '503';
 
 export interface FaultProxy {
   endpoint: string;
-  /** Requests seen, in order, as "METHOD /path". */
+  /** Requests seen, in order, as "METHOD /path", plus " range=..." when a Range header was sent. */
   readonly requests: string[];
   /** Object GETs seen (the downloads). */
   gets(): number;
@@ -98,12 +98,17 @@ export interface FaultProxy {
  * An HTTP proxy in front of `targetPort`. The n-th object GET gets `faults[n]` (then 'pass').
  * Headers are forwarded unchanged, so SigV4 signatures made for the proxy's host still verify.
  */
-export async function startFaultProxy(targetPort: number, faults: Fault[] = []): Promise<FaultProxy> {
+export async function startFaultProxy(
+  targetPort: number,
+  faults: Fault[] = [],
+  /** Runs before the n-th object GET (from 0) is forwarded, e.g. to replace the object. */
+  beforeGet?: (n: number) => Promise<void>,
+): Promise<FaultProxy> {
   const requests: string[] = [];
   let getCount = 0;
   const held = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
+    requests.push(`${req.method} ${req.url}${req.headers.range ? ` range=${req.headers.range}` : ''}`);
     const isObjectGet = req.method === 'GET' && /^\/[^/?]+\/[^?]+/.test(req.url ?? '');
     const fault: Fault = isObjectGet ? (faults[getCount] ?? 'pass') : 'pass';
     if (isObjectGet) getCount += 1;
@@ -116,6 +121,9 @@ export async function startFaultProxy(targetPort: number, faults: Fault[] = []):
       res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
       return;
     }
+    void (beforeGet && isObjectGet ? beforeGet(getCount - 1) : Promise.resolve()).then(() => forward(req, res, fault));
+  });
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, fault: Fault): void => {
     const upstream = http.request(
       { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -142,7 +150,7 @@ export async function startFaultProxy(targetPort: number, faults: Fault[] = []):
     );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {

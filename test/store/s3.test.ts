@@ -158,13 +158,34 @@ describe('S3 faults', () => {
     expect(res).toMatchObject({ fetched: true, sha256: bigSha });
     expect(p.gets()).toBe(3);
     const r = retries();
-    if (process.env.SHOW_MESSAGES) console.log(JSON.stringify(logs));
+    if (process.env.SHOW_MESSAGES) console.log(JSON.stringify(logs), p.requests);
     expect(r.map((x) => x.attempt)).toEqual([1, 2]);
     expect(r.every((x) => /network error|aborted|ECONNRESET|ended after/.test(String(x.reason)))).toBe(true);
     // Exponential: the second delay's range starts where the first one's ends (base 10 ms, jittered to [b/2, b]).
     expect(r[0].delayMs).toBeGreaterThanOrEqual(5);
     expect(r[1].delayMs).toBeGreaterThanOrEqual(10);
     expect((await readFile(path.join(res.dir, 'model.onnx'))).equals(bigOnnx)).toBe(true);
+    // Each retry resumed from where the cut body ended, guarded by the first answer's ETag.
+    const gets = p.requests.filter((r) => r.startsWith('GET'));
+    expect(gets[0]).not.toMatch(/range=/);
+    expect(gets[1]).toMatch(/ range=bytes=\d+-$/);
+    expect(gets[2]).toMatch(/ range=bytes=\d+-$/);
+    expect(logs.find((l) => l.msg === 'downloaded')?.obj).toMatchObject({ attempts: 3, resumed: 2, bytes: bigZip.length });
+  });
+
+  test('an object replaced between a cut and the resume is downloaded again from zero, never spliced', async () => {
+    await upload(s3.client, BUCKET, 'clf/changing.zip', bigZip);
+    const v2 = fakeModelZip({ files: { ...fakeModelFiles({ version: 'v2' }), 'model.onnx': randomBytes(300_000) } });
+    proxy = await startFaultProxy(s3.port, ['reset'], async (n) => {
+      if (n === 1) await upload(s3.client, BUCKET, 'clf/changing.zip', v2);
+    });
+    const res = await makeStore(proxy.endpoint).ensure({ name: 'clf', source: `s3://${BUCKET}/clf/changing.zip` });
+    expect(res).toMatchObject({ fetched: true, sha256: createHash('sha256').update(v2).digest('hex') });
+    expect(retries().map((x) => x.reason)).toEqual([expect.stringMatching(/ECONNRESET/), 'object changed during the download; starting over']);
+    const gets = proxy.requests.filter((r) => r.startsWith('GET'));
+    expect(gets).toHaveLength(3);
+    expect(gets[1]).toMatch(/range=/);
+    expect(gets[2]).not.toMatch(/range=/);
   });
 
   test('a body that stalls mid-stream is abandoned after the timeout and retried', async () => {
