@@ -4,7 +4,7 @@
  * the finished folder into `root/<name>` with renames on one filesystem, so a reader sees the
  * old complete folder or the new complete folder, and a failure leaves the old one untouched.
  */
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { BootError } from '../errors.ts';
@@ -14,6 +14,7 @@ import {
   downloadS3Object,
   FetchError,
   headS3Object,
+  MAX_BACKOFF_MS,
   parseS3Url,
   sha256File,
   type DownloadOptions,
@@ -62,7 +63,7 @@ export interface Ensured {
 export const DEFAULT_DOWNLOAD: DownloadOptions = { retries: 4, backoffMs: 500, timeoutMs: 30_000 };
 export const DEFAULT_LIMITS: UnpackLimits = {
   maxEntries: 1_000,
-  maxUncompressedBytes: 4 * 1024 ** 3,
+  maxUncompressedBytes: 2 * 1024 ** 3,
   maxEntryBytes: 2 * 1024 ** 3,
 };
 
@@ -174,8 +175,11 @@ export class ModelStore {
       }
     }
 
-    await mkdir(path.join(this.root, STAGING), { recursive: true });
-    const work = await mkdtemp(path.join(this.root, STAGING, `${name}-`));
+    const staging = path.join(this.root, STAGING);
+    await mkdir(staging, { recursive: true });
+    await this.sweepStaging(staging);
+    // '@' cannot occur in a model name, so the prefix never matches another model's folders.
+    const work = await mkdtemp(path.join(staging, `${name}@`));
     let step: StoreStep = 'downloading';
     try {
       const zipPath = path.join(work, 'model.zip');
@@ -233,6 +237,25 @@ export class ModelStore {
     }
   }
 
+  /**
+   * Removes staging folders left by a process that died mid-download (an OOM kill in a crash
+   * loop would otherwise fill the disk). A live one always has a file written within the stall
+   * timeout plus the longest backoff, so anything untouched far longer than that is dead, even
+   * when several gateways share the root.
+   */
+  private async sweepStaging(staging: string): Promise<void> {
+    const { timeoutMs } = this.opts.download;
+    const staleMs = Math.max(10 * 60_000, 3 * (timeoutMs + MAX_BACKOFF_MS));
+    for (const entry of await readdir(staging).catch(() => [] as string[])) {
+      const full = path.join(staging, entry);
+      const newest = await newestMtime(full).catch(() => Date.now());
+      if (Date.now() - newest > staleMs) {
+        await rm(full, { recursive: true, force: true }).catch(() => undefined);
+        this.log('warn', { folder: full, idleMs: Date.now() - newest }, 'removed a stale staging folder left by an interrupted download');
+      }
+    }
+  }
+
   private onRetry(model: string, request: string): (info: RetryInfo) => void {
     return (info) => this.log('warn', { model, step: 'downloading', request, ...info }, 'S3 request failed; retrying');
   }
@@ -271,6 +294,16 @@ async function install(ready: string, target: string, aside: string): Promise<vo
     await rename(aside, target).catch(() => undefined);
     throw err;
   }
+}
+
+/** Latest modification time of `p` or anything below it (links are not followed). */
+async function newestMtime(p: string): Promise<number> {
+  const st = await lstat(p);
+  let newest = st.mtimeMs;
+  if (st.isDirectory()) {
+    for (const child of await readdir(p)) newest = Math.max(newest, await newestMtime(path.join(p, child)));
+  }
+  return newest;
 }
 
 async function readMarker(dir: string): Promise<Marker | null> {

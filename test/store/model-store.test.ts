@@ -1,7 +1,7 @@
 /** ModelStore with local sources: zips, folders, caching by sha256, replacement in place. */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -142,6 +142,27 @@ describe('local zip', () => {
       store.ensure({ name: 'clf', source: file, sha256: sha(zip) }),
     ]);
     expect([a.fetched, b.fetched]).toEqual([true, false]);
+  });
+});
+
+describe('staging', () => {
+  test('folders left by a dead download are swept; a recent one (maybe another gateway\'s) is kept', async () => {
+    const staging = path.join(root, '.staging');
+    const dead = path.join(staging, 'other@dead01');
+    const live = path.join(staging, 'other@live01');
+    await mkdir(path.join(dead, 'model', 'onnx'), { recursive: true });
+    await writeFile(path.join(dead, 'model.zip'), 'partial');
+    await writeFile(path.join(dead, 'model', 'onnx', 'model.onnx'), 'partial');
+    await mkdir(path.join(live, 'model', 'onnx'), { recursive: true });
+    const dayAgo = new Date(Date.now() - 24 * 3600_000);
+    for (const p of [dead, path.join(dead, 'model.zip'), path.join(dead, 'model'), path.join(dead, 'model', 'onnx'), path.join(dead, 'model', 'onnx', 'model.onnx'), live, path.join(live, 'model')]) {
+      await utimes(p, dayAgo, dayAgo);
+    }
+    await writeFile(path.join(live, 'model', 'onnx', 'model.onnx'), 'being written now');
+    const zip = fakeModelZip();
+    await new ModelStore(options()).ensure({ name: 'clf', source: await writeZip('m.zip', zip) });
+    expect(await readdir(staging)).toEqual(['other@live01']);
+    expect(logs.some((l) => l.msg?.includes('stale staging folder') && l.obj.folder === dead)).toBe(true);
   });
 });
 
