@@ -176,10 +176,15 @@ export class ModelStore {
     }
 
     const staging = path.join(this.root, STAGING);
-    await mkdir(staging, { recursive: true });
-    await this.sweepStaging(staging);
-    // '@' cannot occur in a model name, so the prefix never matches another model's folders.
-    const work = await mkdtemp(path.join(staging, `${name}@`));
+    let work: string;
+    try {
+      await mkdir(staging, { recursive: true });
+      await this.sweepStaging(staging);
+      // '@' cannot occur in a model name, so the prefix never matches another model's folders.
+      work = await mkdtemp(path.join(staging, `${name}@`));
+    } catch (err) {
+      throw new BootError(name, 'downloading', `cannot create a staging folder in ${staging}: ${(err as Error).message}`, { cause: err });
+    }
     let step: StoreStep = 'downloading';
     try {
       const zipPath = path.join(work, 'model.zip');

@@ -187,6 +187,15 @@ describe('bad sources fail with the model, the step and the cause', () => {
     ['name that is a path', { name: '../evil', source: '/x.zip' }, 'downloading', /model name must match/],
     ['hidden name', { name: '.staging', source: '/x.zip' }, 'downloading', /model name must match/],
   ];
+  test('a root that cannot be created', async () => {
+    await writeFile(path.join(tmp, 'a-file'), 'x');
+    const zip = fakeModelZip();
+    const store = new ModelStore({ ...options(), root: path.join(tmp, 'a-file', 'models') });
+    const err = await store.ensure({ name: 'clf', source: await writeZip('m.zip', zip) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BootError);
+    expect((err as Error).message).toMatch(/model "clf" failed at downloading: cannot create a staging folder in .*a-file\/models\/\.staging: ENOTDIR/);
+  });
+
   test.each(cases)('%s', async (_label, src, step, message) => {
     const err = await new ModelStore(options()).ensure(src).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BootError);
