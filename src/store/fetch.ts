@@ -3,7 +3,7 @@
  * covers a body stream that stops sending, aws-sdk-js-v3 #4897/#8098) or from a local file.
  * Every byte is hashed as it is written, so verifying needs no second read.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -137,6 +137,8 @@ export async function downloadS3Object(
   const { value, attempts } = await withRetries(opts, onRetry, async () => {
     const have = etag === undefined ? 0 : await fileSize(dest);
     const range = have > 0 ? `bytes=${have}-` : undefined;
+    // Hash what is already on disk before the clock starts: the stall timer is for the network.
+    const prefix = range ? await hashPrefix(dest, have) : undefined;
     const ac = new AbortController();
     let body: Readable | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -156,9 +158,11 @@ export async function downloadS3Object(
         res = await client.send(cmd, { abortSignal: ac.signal });
       } catch (err) {
         if (ac.signal.aborted) throw ac.signal.reason;
-        if (range && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) {
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (range && (status === 412 || status === 416)) {
+          // 412: If-Match failed, the object was replaced. 416: nothing left to fetch past our end.
           etag = undefined;
-          throw new FetchError('object changed during the download; starting over', true, { cause: err });
+          throw new FetchError(`resume refused (HTTP ${status}); starting over`, true, { cause: err });
         }
         throw err;
       }
@@ -178,11 +182,8 @@ export async function downloadS3Object(
         throw new FetchError(`object is ${total} bytes, over the limit of ${opts.maxBytes}`, false);
       }
       etag = res.ETag;
-      const hashed = new HashingCounter(opts.maxBytes, arm, offset);
-      if (partial) {
-        resumed += 1;
-        await hashPrefix(dest, have, hashed);
-      }
+      const hashed = new HashingCounter(opts.maxBytes, arm, partial ? { bytes: offset, hash: prefix as Hash } : undefined);
+      if (partial) resumed += 1;
       const out = createWriteStream(dest, { flags: partial ? 'a' : 'w', mode: 0o600 });
       try {
         await pipeline(body, hashed, out);
@@ -210,9 +211,11 @@ async function fileSize(file: string): Promise<number> {
   }
 }
 
-/** Feeds the first `bytes` of `file` (already on disk from an earlier attempt) into the hash. */
-async function hashPrefix(file: string, bytes: number, hashed: HashingCounter): Promise<void> {
-  for await (const chunk of createReadStream(file, { start: 0, end: bytes - 1 })) hashed.updateOnly(chunk as Buffer);
+/** sha256 state after the first `bytes` of `file` (kept on disk from an earlier attempt). */
+async function hashPrefix(file: string, bytes: number): Promise<Hash> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { start: 0, end: bytes - 1 })) hash.update(chunk as Buffer);
+  return hash;
 }
 
 /** Copies a local file to `dest`, hashing on the way. */
@@ -238,19 +241,17 @@ class StallError extends Error {
 
 /** Passes bytes through, hashing and counting them; calls `onData` on each chunk (the stall timer). */
 class HashingCounter extends Transform {
-  private readonly hash = createHash('sha256');
+  bytes: number;
+  private readonly hash: Hash;
   constructor(
     private readonly maxBytes: number,
     private readonly onData?: () => void,
-    /** Bytes already in the file (a resumed download). */
-    public bytes = 0,
+    /** What a resumed download already has on disk. */
+    start?: { bytes: number; hash: Hash },
   ) {
     super();
-  }
-
-  /** Hashes bytes that are already written (the part of the file a resumed download keeps). */
-  updateOnly(chunk: Buffer): void {
-    this.hash.update(chunk);
+    this.bytes = start?.bytes ?? 0;
+    this.hash = start?.hash ?? createHash('sha256');
   }
 
   digest(): string {
