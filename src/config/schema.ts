@@ -71,6 +71,8 @@ export const ConfigSchema = Type.Object(
         maxWaitMs: Type.Number({ minimum: 0, default: 0, description: 'How long a batch may wait for more work when a worker is free. 0: send at once; batches still form while workers are busy.' }),
         queueCapacity: Type.Integer({ minimum: 1, default: 2048, description: 'Sequences waiting per model; past it requests get 503 with Retry-After.' }),
         requestDeadlineMs: Type.Integer({ minimum: 1, default: 30_000, description: 'A request still queued after this long gets 503.' }),
+        tokenizerThreads: Type.Integer({ minimum: 1, default: 2, description: 'Threads that tokenize long inputs (QA contexts, essays) off the event loop.' }),
+        tokenizeInlineMaxChars: Type.Integer({ minimum: 0, default: 2000, description: 'Inputs up to this many characters are tokenized on the event loop (a worker round trip costs more than they do).' }),
         checkBatchInvariance: Type.Boolean({ default: true, description: 'At warm-up, check that a row gives the same output alone and inside a padded batch.' }),
       },
       { ...Strict, default: {} },

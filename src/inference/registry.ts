@@ -5,6 +5,7 @@ import type { ModelManifest, Task } from '../store/manifest.ts';
 import { ModelStore } from '../store/model-store.ts';
 import { readManifest } from '../store/read-manifest.ts';
 import { TextTokenizer } from './tokenizer.ts';
+import { ModelTokenizer, TokenizePool } from './tokenize-pool.ts';
 import { WorkerPool, type PoolLogger } from './pool.ts';
 import { ModelBatcher, Scheduler, packBatch, sliceRow, type BatchEvent, type ModelRunSpec, type Sequence } from './batcher.ts';
 
@@ -34,7 +35,7 @@ export interface ModelStatus {
 export interface ServingModel {
   name: string;
   manifest: ModelManifest;
-  tokenizer: TextTokenizer;
+  tokenizer: ModelTokenizer;
   batcher: ModelBatcher;
   spec: ModelRunSpec;
   /** Bumped on each (re)load: part of every cache key. */
@@ -72,6 +73,7 @@ const WARMUP_TEXT = 'The gateway warms every model up before it reports ready, s
 export class ModelRegistry {
   readonly pool: WorkerPool;
   readonly scheduler: Scheduler;
+  readonly tokenizePool: TokenizePool;
   private readonly store: ModelStore;
   private readonly statuses = new Map<string, ModelStatus>();
   private readonly serving = new Map<string, ServingModel>();
@@ -85,6 +87,7 @@ export class ModelRegistry {
   ) {
     this.pool = new WorkerPool({ size: config.inference.workers, intraOpThreads: config.inference.intraOpThreads, logger });
     this.scheduler = new Scheduler(this.pool, config.inference, onBatch);
+    this.tokenizePool = new TokenizePool({ threads: config.inference.tokenizerThreads, inlineMaxChars: config.inference.tokenizeInlineMaxChars });
     this.store = new ModelStore({ ...config.store, root: config.store.dir, logger });
     for (const m of config.models) {
       this.statuses.set(m.name, { name: m.name, source: m.source, required: m.required, default: m.default, state: 'pending', timings: {} });
@@ -175,7 +178,8 @@ export class ModelRegistry {
     status.warmup = await this.timed(m.name, 'warmup', () => this.warmUp(m.name, manifest, tokenizer, spec));
     const batcher = new ModelBatcher(m.name, spec, this.config.inference, this.scheduler);
     const version = `${manifest.version}+${(status.sha256 ?? '').slice(0, 12)}`;
-    this.serving.set(m.name, { name: m.name, manifest, tokenizer, batcher, spec, version });
+    const modelTokenizer = new ModelTokenizer(tokenizer, manifest.tokenizerPath, this.tokenizePool);
+    this.serving.set(m.name, { name: m.name, manifest, tokenizer: modelTokenizer, batcher, spec, version });
     this.setState(m.name, 'ready');
   }
 
@@ -253,7 +257,11 @@ export class ModelRegistry {
     const forTask = () => [...this.statuses.values()].filter((s) => s.task === task).map((s) => s.name);
     if (name === undefined) {
       const def = this.defaults.get(task);
-      if (def === undefined) throw new GatewayError('model_not_found', `no ${task} model is ready`, { details: { task, models: forTask() } });
+      if (def === undefined) {
+        const booting = [...this.statuses.values()].some((s) => s.state !== 'ready' && s.state !== 'failed');
+        if (booting) throw new GatewayError('not_ready', `models are still loading; no ${task} model is ready yet`, { retryAfter: 5 });
+        throw new GatewayError('model_not_found', `no ${task} model is configured and ready`, { details: { task, models: forTask() } });
+      }
       name = def;
     }
     const status = this.statuses.get(name);
@@ -281,6 +289,7 @@ export class ModelRegistry {
 
   async close(): Promise<void> {
     this.scheduler.close();
-    await this.pool.close();
+    this.store.close();
+    await Promise.all([this.pool.close(), this.tokenizePool.close()]);
   }
 }

@@ -1,23 +1,31 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import app, { serverOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { GatewayConfig } from '../../src/config/schema.ts';
 
 type Overrides = Record<string, unknown>;
 
+/** The bundled demo models. TEST_MODELS_DIR points the tests at another folder of zips with the same names. */
+export const MODELS_DIR = resolve(process.env.TEST_MODELS_DIR ?? 'models');
+export const DEMO_MODELS = ['qa-demo', 'sts-demo', 'essay-demo', 'essay-demo-bands', 'classify-demo'] as const;
+export const demoZip = (name: string) => join(MODELS_DIR, `${name}.zip`);
+
 /** The committed default config with a private model cache folder, plus overrides. */
 export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gw-models-'));
-  return loadConfig({ env: {}, overrides: { store: { dir }, server: { logLevel: 'silent' }, ...overrides } });
+  const base = loadConfig({ env: {} });
+  const models = base.models.map((m) => ({ ...m, source: demoZip(m.name) }));
+  return loadConfig({ env: {}, overrides: { store: { dir }, server: { logLevel: 'silent' }, models, ...overrides } });
 }
 
 /** Builds the app as server.ts does (without listening) and boots its models. */
-export async function buildApp(config: GatewayConfig = testConfig(), opts: { boot?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(config: GatewayConfig = testConfig(), opts: { boot?: boolean; routes?: (app: FastifyInstance) => void } = {}): Promise<FastifyInstance> {
   const fastify = Fastify({ ...serverOptions(config), logger: false });
   await fastify.register(app, { config });
+  opts.routes?.(fastify);
   await fastify.ready();
   if (opts.boot !== false) await fastify.models.boot();
   return fastify;

@@ -1,0 +1,61 @@
+import { Piscina } from 'piscina';
+import { GatewayError } from '../errors.ts';
+import type { EncodedWindow, TextTokenizer } from './tokenizer.ts';
+import type { TokenizeResult, TokenizeTask } from './tokenize-worker.ts';
+
+const ENTRY = new URL('./tokenize-worker-entry.mjs', import.meta.url).href;
+
+/**
+ * Where tokenization runs. Short inputs stay on the event loop (a worker round trip would cost more than
+ * the ~60 µs they take); inputs over `inlineMaxChars` go to a small piscina pool so a long QA context or
+ * essay never stalls other requests.
+ */
+export class TokenizePool {
+  private readonly pool: Piscina;
+
+  constructor(readonly opts: { threads: number; inlineMaxChars: number }) {
+    this.pool = new Piscina({ filename: ENTRY, minThreads: opts.threads, maxThreads: opts.threads, idleTimeout: 60_000 });
+  }
+
+  async run(task: TokenizeTask): Promise<EncodedWindow | EncodedWindow[]> {
+    const res = (await this.pool.run(task)) as TokenizeResult;
+    if ('error' in res) throw new GatewayError(res.error.code, res.error.message, { details: res.error.details });
+    return res.ok;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+/** A model's tokenizer, with the same calls as TextTokenizer, that sends long inputs to the pool. */
+export class ModelTokenizer {
+  constructor(
+    private readonly local: TextTokenizer,
+    private readonly path: string,
+    private readonly pool: TokenizePool,
+  ) {}
+
+  get maxLength(): number {
+    return this.local.maxLength;
+  }
+
+  private inline(chars: number): boolean {
+    return chars <= this.pool.opts.inlineMaxChars;
+  }
+
+  async encode(text: string): Promise<EncodedWindow> {
+    if (this.inline(text.length)) return this.local.encode(text);
+    return (await this.pool.run({ op: 'encode', path: this.path, maxLength: this.maxLength, text })) as EncodedWindow;
+  }
+
+  async encodeWindows(text: string, opts: { stride: number }): Promise<EncodedWindow[]> {
+    if (this.inline(text.length)) return this.local.encodeWindows(text, opts);
+    return (await this.pool.run({ op: 'windows', path: this.path, maxLength: this.maxLength, text, stride: opts.stride })) as EncodedWindow[];
+  }
+
+  async encodePairWindows(question: string, context: string, opts: { stride: number }): Promise<EncodedWindow[]> {
+    if (this.inline(question.length + context.length)) return this.local.encodePairWindows(question, context, opts);
+    return (await this.pool.run({ op: 'pairWindows', path: this.path, maxLength: this.maxLength, question, context, stride: opts.stride })) as EncodedWindow[];
+  }
+}
