@@ -178,9 +178,9 @@ export class WorkerPool {
     }
   }
 
-  /** Test hook for fault tests: makes one worker exit or throw. */
+  /** Fault hook for tests: the next run on the first worker (the one an idle pool picks) dies or throws. */
   async injectFault(how: 'exit' | 'throw'): Promise<void> {
-    await this.workers[0].call({ type: 'crash', how }).catch(() => undefined);
+    await this.workers[0].call({ type: 'crash', how });
   }
 
   async close(): Promise<void> {

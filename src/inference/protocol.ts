@@ -31,7 +31,7 @@ export interface UnloadRequest {
   model: string;
 }
 
-/** Test hook: makes the worker fail the way a broken native call would. */
+/** Fault hook for tests: the worker's next run fails the way a broken native call would (dies, or throws). */
 export interface CrashRequest {
   type: 'crash';
   id: number;

@@ -9,6 +9,8 @@ import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './pro
 
 const { intraOpThreads } = workerData as { intraOpThreads: number };
 const sessions = new Map<string, ort.InferenceSession>();
+/** Armed by the fault hook: what the next run does instead of running. */
+let fault: 'exit' | 'throw' | undefined;
 const port = parentPort!;
 
 function reply(msg: WorkerResponse, transfer: ArrayBuffer[] = []) {
@@ -71,6 +73,11 @@ port.on('message', async (msg: WorkerRequest) => {
         break;
       }
       case 'run': {
+        if (fault === 'exit') process.exit(70);
+        if (fault === 'throw') {
+          fault = undefined;
+          throw new Error('injected inference failure');
+        }
         const res = await run(msg);
         reply(res, Object.values(res.outputs).map((o) => o.data.buffer as ArrayBuffer));
         break;
@@ -82,8 +89,9 @@ port.on('message', async (msg: WorkerRequest) => {
         break;
       }
       case 'crash':
-        if (msg.how === 'exit') process.exit(70);
-        throw new Error('injected inference failure');
+        fault = msg.how;
+        reply({ type: 'done', id: msg.id });
+        break;
     }
   } catch (err) {
     reply({ type: 'error', id: msg.id, message: (err as Error).message });

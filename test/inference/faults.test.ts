@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
+
+/**
+ * Faults while serving: an inference worker that dies mid-run (as a native crash would) or a run that
+ * throws. Caused through the worker's fault hook: a real ONNX Runtime segfault cannot be provoked on demand.
+ */
+describe('inference faults', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildApp(testConfig({ models: [{ name: 'sts-demo', source: demoZip('sts-demo') }] }));
+  });
+  afterAll(async () => app?.close());
+
+  const embed = (input: string) => app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input } });
+
+  it('answers 503 to the request a dying worker had, replaces the worker, and serves the same answers again', async () => {
+    const before = (await embed('before the crash')).json().data[0].embedding;
+    const restarts = app.models.pool.restarts;
+    await app.models.pool.injectFault('exit');
+    const hit = await embed('this one dies with its worker');
+    expect(hit.statusCode).toBe(503);
+    expect(hit.json().error.code).toBe('inference_failed');
+    expect(hit.headers['retry-after']).toBe('1');
+    // The surviving worker serves while the replacement loads its models.
+    expect((await embed('served meanwhile')).statusCode).toBe(200);
+    await expect.poll(() => app.models.pool.idleCount(), { timeout: 30_000 }).toBe(app.config.inference.workers);
+    expect(app.models.pool.restarts).toBe(restarts + 1);
+    const after = await embed('before the crash');
+    expect(after.statusCode).toBe(200);
+    expect(after.json().data[0].embedding).toEqual(before);
+    const metrics = (await app.inject('/metrics')).body;
+    expect(metrics).toMatch(/gateway_worker_restarts \d+/);
+    expect(metrics).toMatch(/gateway_errors_total\{code="inference_failed"\} [1-9]/);
+  });
+
+  it('fails only the batch whose run threw, with a retryable 503, and keeps serving', async () => {
+    await app.models.pool.injectFault('throw');
+    const hit = await embed('this run throws');
+    expect(hit.statusCode).toBe(503);
+    expect(hit.json().error.code).toBe('inference_failed');
+    const next = await embed('the next one is fine');
+    expect(next.statusCode).toBe(200);
+    expect(app.models.pool.idleCount()).toBe(app.config.inference.workers);
+  });
+});
