@@ -10,6 +10,7 @@ import modelsPlugin from './plugins/app/models.ts';
 import requestContext from './plugins/app/request-context.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import webPlugin from './plugins/external/web.ts';
+import securityPlugin from './plugins/external/security.ts';
 import healthRoutes from './routes/health.ts';
 import metricsRoutes from './routes/metrics.ts';
 import modelRoutes, { ModelInfo } from './routes/v1/models.ts';
@@ -50,6 +51,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(metricsPlugin);
   await fastify.register(errorsPlugin);
   await fastify.register(requestContext);
+  await fastify.register(securityPlugin);
   await fastify.register(swaggerPlugin);
   await fastify.register(modelsPlugin);
   await fastify.register(healthRoutes);

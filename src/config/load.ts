@@ -68,8 +68,13 @@ export function envOverrides(env: NodeJS.ProcessEnv): Json {
     });
   };
   for (const [name, raw] of Object.entries(env)) {
-    if (raw === undefined || !name.startsWith(ENV_PREFIX) || name === 'GATEWAY_CONFIG') continue;
+    if (raw === undefined || !name.startsWith(ENV_PREFIX) || name === 'GATEWAY_CONFIG' || name === 'GATEWAY_API_KEYS') continue;
     set(name.slice(ENV_PREFIX.length).split('__'), raw);
+  }
+  if (env.GATEWAY_API_KEYS !== undefined) {
+    delete (out.security as Json | undefined)?.apiKeys;
+    const keys = env.GATEWAY_API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+    out.security = { ...((out.security as Json) ?? {}), apiKeys: keys };
   }
   if (env.PORT) set(['SERVER', 'PORT'], env.PORT);
   if (env.HOST) set(['SERVER', 'HOST'], env.HOST);
@@ -87,6 +92,8 @@ export function validateConfig(raw: unknown): GatewayConfig {
       .map((e) => {
         const extra = (e.params as { additionalProperties?: string[] }).additionalProperties;
         const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+        // Never echo a secret back: API key errors name the key's position only.
+        if (where.startsWith('security.apiKeys')) return `${where}: API keys must be at least 16 characters`;
         return extra ? `${where}: unknown key ${extra.map((k) => `"${k}"`).join(', ')}` : `${where}: ${e.message}`;
       });
     throw new ConfigError(`invalid config: ${errors.join('; ')}`);

@@ -88,6 +88,25 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
+    security: Type.Object(
+      {
+        apiKeys: Type.Array(Type.String({ minLength: 16 }), {
+          default: [],
+          description: 'Accepted API keys (Authorization: Bearer <key> or X-API-Key). Empty: no auth. Set them through GATEWAY_API_KEYS (comma-separated), not in a committed file.',
+        }),
+        protectDocs: Type.Boolean({ default: false, description: 'Require a key for /docs and /docs/json too.' }),
+        protectMetrics: Type.Boolean({ default: false, description: 'Require a key for /metrics too.' }),
+        corsOrigins: Type.Array(Type.String(), { default: [], description: 'Origins allowed to call the API from a browser; empty: no CORS headers.' }),
+        rateLimit: Type.Object(
+          {
+            max: Type.Integer({ minimum: 0, default: 0, description: 'Requests per window per client address (behind Nginx set server.trustProxy); 0: off.' }),
+            windowMs: Type.Integer({ minimum: 1, default: 60_000 }),
+          },
+          { ...Strict, default: {} },
+        ),
+      },
+      { ...Strict, default: {} },
+    ),
     models: Type.Array(ModelEntrySchema, { default: [] }),
   },
   Strict,

@@ -35,13 +35,13 @@ export function describeValidation(context: string | undefined, issues: Validati
   return parts.join('; ') || 'request does not match the schema';
 }
 
-export function toGatewayError(err: FastifyError | GatewayError | Error): GatewayError {
+export function toGatewayError(err: FastifyError | GatewayError | Error, ctx: { bodyLimit?: number } = {}): GatewayError {
   if (err instanceof GatewayError) return err;
   const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
   if (fe.validation) return new GatewayError('invalid_request', describeValidation(fe.validationContext, fe.validation));
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new GatewayError('too_large', `request body is over the limit of ${(fe as { bodyLimit?: number }).bodyLimit ?? 'the configured'} bytes`);
+      return new GatewayError('too_large', ctx.bodyLimit ? `request body is over the limit of ${ctx.bodyLimit} bytes` : 'request body is over the size limit', { details: { limit: ctx.bodyLimit } });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new GatewayError('unsupported_media_type', 'unsupported content type; send application/json (or multipart/form-data for file uploads)');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -67,7 +67,7 @@ export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
 /** One error body on every route; no internals on 5xx (they are logged with the request id instead). */
 async function errorsPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
-    const e = toGatewayError(err);
+    const e = toGatewayError(err, { bodyLimit: app.config?.server.bodyLimitBytes });
     if (e.status >= 500 && e.code === 'internal_error') request.log.error({ err }, 'unhandled error');
     else if (e.status >= 500) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
     return sendError(reply, e);

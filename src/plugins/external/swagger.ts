@@ -14,6 +14,7 @@ async function swaggerPlugin(app: FastifyInstance) {
           'Question answering, sentence similarity, essay scoring and text classification on ONNX Runtime. Errors share one body: `{ "error": { "code", "message", "details"? } }`.',
         version: '0.1.0',
       },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when the deployment sets API keys' } } },
       tags: [
         { name: 'question-answering', description: 'Extractive QA with exact character offsets' },
         { name: 'sentence-similarity', description: 'Embeddings, cosine similarity, OpenAI-style embeddings' },
@@ -25,7 +26,7 @@ async function swaggerPlugin(app: FastifyInstance) {
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: true } });
 }
 
 export default fp(swaggerPlugin, { name: 'swagger' });

@@ -1,0 +1,79 @@
+import fp from 'fastify-plugin';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '../../errors.ts';
+import { sendError } from '../app/errors.ts';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares against every key, always all of them, on fixed-length digests: no timing hint of which or how long. */
+export function keyMatches(given: string, keys: Buffer[]): boolean {
+  const d = digest(given);
+  let ok = false;
+  for (const k of keys) ok = timingSafeEqual(d, k) || ok;
+  return ok;
+}
+
+function presentedKey(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  const x = req.headers['x-api-key'];
+  return typeof x === 'string' ? x.trim() : undefined;
+}
+
+/**
+ * Security headers, CORS allowlist, per-client rate limit and optional API keys. Health probes are always
+ * open; /docs and /metrics are open unless configured otherwise; the web form's static files are open (the
+ * API calls it makes are not).
+ */
+async function securityPlugin(app: FastifyInstance) {
+  const { security } = app.config;
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: security.corsOrigins.length ? 'cross-origin' : 'same-origin' },
+  });
+  if (security.corsOrigins.length) {
+    await app.register(cors, { origin: security.corsOrigins, methods: ['GET', 'POST'], exposedHeaders: ['x-request-id', 'x-total-time', 'x-queue-time', 'x-inference-time', 'retry-after'] });
+  }
+  if (security.rateLimit.max > 0) {
+    await app.register(rateLimit, {
+      max: security.rateLimit.max,
+      timeWindow: security.rateLimit.windowMs,
+      allowList: (req) => req.url.startsWith('/health/'),
+      errorResponseBuilder: (_req, ctx) => {
+        const e = new GatewayError('rate_limited', `rate limit of ${ctx.max} requests per ${Math.round(ctx.ttl / 1000) || 1} s reached for this client; retry after ${ctx.after}`, { retryAfter: Math.ceil(ctx.ttl / 1000) });
+        return Object.assign(e, { statusCode: 429 });
+      },
+    });
+  }
+  if (security.apiKeys.length) {
+    const keys = security.apiKeys.map(digest);
+    const open = (url: string) =>
+      url.startsWith('/health/') ||
+      (!security.protectDocs && (url === '/docs' || url.startsWith('/docs/'))) ||
+      (!security.protectMetrics && url === '/metrics') ||
+      !(url.startsWith('/v1/') || url.startsWith('/models/') || url.startsWith('/docs') || url === '/metrics');
+    app.addHook('onRequest', async (req, reply) => {
+      if (open(req.url.split('?')[0])) return;
+      const key = presentedKey(req);
+      if (key === undefined || !keyMatches(key, keys)) {
+        reply.header('www-authenticate', 'Bearer');
+        return sendError(reply, new GatewayError('unauthorized', key === undefined ? 'API key required: send Authorization: Bearer <key>' : 'API key not accepted'));
+      }
+    });
+  }
+}
+
+export default fp(securityPlugin, { name: 'security', dependencies: ['config', 'errors'] });
