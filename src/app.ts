@@ -7,6 +7,7 @@ import configPlugin from './plugins/app/config.ts';
 import errorsPlugin from './plugins/app/errors.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import modelsPlugin from './plugins/app/models.ts';
+import cachesPlugin from './plugins/app/caches.ts';
 import requestContext from './plugins/app/request-context.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import webPlugin from './plugins/external/web.ts';
@@ -54,6 +55,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(securityPlugin);
   await fastify.register(swaggerPlugin);
   await fastify.register(modelsPlugin);
+  await fastify.register(cachesPlugin);
   await fastify.register(healthRoutes);
   await fastify.register(metricsRoutes);
   await fastify.register(modelRoutes);

@@ -88,6 +88,13 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
+    cache: Type.Object(
+      {
+        embeddingBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 2, description: 'Memory for cached sentence embeddings (shared by similarity, batch, file, embeddings and HF routes); 0: off.' }),
+        resultBytes: Type.Integer({ minimum: 0, default: 32 * 1024 ** 2, description: 'Memory for exact-result caches of QA and classification; 0: off.' }),
+      },
+      { ...Strict, default: {} },
+    ),
     security: Type.Object(
       {
         apiKeys: Type.Array(Type.String({ minLength: 16 }), {

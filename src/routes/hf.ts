@@ -10,6 +10,7 @@ import { answerQuestions } from '../services/qa.ts';
 import { sourceAgainst } from '../services/similarity.ts';
 import { checkBatch, checkText } from './limits.ts';
 import { inferenceErrors } from './schemas.ts';
+import { ctxOf } from './context.ts';
 
 const Body = Type.Object(
   {
@@ -45,7 +46,7 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
   const { limits } = app.config;
 
   async function answer(model: ServingModel, req: FastifyRequest, body: { inputs: unknown; parameters?: Record<string, unknown> }, pipeline?: string) {
-    const ctx = { signal: req.abortSignal, timings: req.timings };
+    const ctx = ctxOf(req);
     const { inputs, parameters } = body;
     switch (model.manifest.task) {
       case 'question-answering': {

@@ -7,6 +7,12 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
       const { metrics: m } = app;
       for (const [model, depth] of Object.entries(app.models.queued())) m.queueDepth.set({ model }, depth);
       m.workerRestarts.set(app.models.pool.restarts);
+      for (const [cache, c] of Object.entries({ embeddings: app.caches.embeddings, results: app.caches.results })) {
+        const st = c.stats();
+        m.cacheHits.set({ cache }, st.hits);
+        m.cacheMisses.set({ cache }, st.misses);
+        m.cacheBytes.set({ cache }, st.bytes);
+      }
       return reply.type(m.registry.contentType).send(await m.registry.metrics());
     },
   });

@@ -7,7 +7,12 @@ import { timedTokenize, type ServiceContext } from './context.ts';
  * Tokenizes whole texts for a model that reads one window per text. A text longer than the model's window
  * is refused with 413 naming it and the limit, unless `truncate` is set: never a silent cut.
  */
-export async function encodeWhole(model: ServingModel, texts: string[], ctx: ServiceContext, opts: { field: string; truncate?: boolean }): Promise<Sequence[]> {
+export async function encodeWhole(
+  model: ServingModel,
+  texts: string[],
+  ctx: ServiceContext,
+  opts: { field: string; truncate?: boolean; /** Each text's index in the caller's list, and its length, for messages. */ positions?: number[]; total?: number },
+): Promise<Sequence[]> {
   const max = model.manifest.maxLength;
   return timedTokenize(ctx, () =>
     Promise.all(
@@ -15,7 +20,7 @@ export async function encodeWhole(model: ServingModel, texts: string[], ctx: Ser
         const enc = await model.tokenizer.encode(text);
         if (enc.ids.length <= max) return { ids: enc.ids, typeIds: enc.typeIds };
         if (!opts.truncate) {
-          const where = texts.length > 1 ? `${opts.field}[${i}]` : opts.field;
+          const where = (opts.total ?? texts.length) > 1 ? `${opts.field}[${opts.positions?.[i] ?? i}]` : opts.field;
           throw new GatewayError('too_large', `${where} is ${enc.ids.length} tokens; model "${model.name}" takes at most ${max}. Shorten it or pass "truncate": true to cut it.`, {
             details: { field: where, tokens: enc.ids.length, max_tokens: max },
           });

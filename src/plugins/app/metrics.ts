@@ -19,6 +19,9 @@ export function createMetrics() {
     paddingRatio: new Histogram({ name: 'gateway_batch_padding_ratio', help: 'Share of a batch spent on padding tokens', labelNames: ['model'] as const, buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75], registers: [registry] }),
     modelsReady: new Gauge({ name: 'gateway_models_loaded', help: 'Models ready to serve', registers: [registry] }),
     queueDepth: new Gauge({ name: 'gateway_queue_depth', help: 'Sequences waiting, per model', labelNames: ['model'] as const, registers: [registry] }),
+    cacheHits: new Gauge({ name: 'gateway_cache_hits', help: 'Cache hits since start', labelNames: ['cache'] as const, registers: [registry] }),
+    cacheMisses: new Gauge({ name: 'gateway_cache_misses', help: 'Cache misses since start', labelNames: ['cache'] as const, registers: [registry] }),
+    cacheBytes: new Gauge({ name: 'gateway_cache_bytes', help: 'Memory held by a cache (estimated)', labelNames: ['cache'] as const, registers: [registry] }),
     workerRestarts: new Gauge({ name: 'gateway_worker_restarts', help: 'Inference workers replaced after a crash', registers: [registry] }),
   };
   return m;

@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { classify } from '../../services/classify.ts';
 import { checkBatch, checkText } from '../limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { ctxOf } from '../context.ts';
 
 const Body = Type.Object(
   {
@@ -36,7 +37,7 @@ const classifyRoute: FastifyPluginAsyncTypebox = async (app) => {
       checkBatch('inputs', texts.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(list ? `inputs[${i}]` : 'inputs', t, limits.maxTextChars));
       const model = app.models.resolve('text-classification', req.body.model);
-      const predictions = await classify(model, texts, { signal: req.abortSignal, timings: req.timings }, { topK: req.body.top_k, truncate: req.body.truncate });
+      const predictions = await classify(model, texts, ctxOf(req), { topK: req.body.top_k, truncate: req.body.truncate });
       return { model: model.name, predictions };
     },
   });

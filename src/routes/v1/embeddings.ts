@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { embed } from '../../services/embeddings.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { ctxOf } from '../context.ts';
 
 const Body = Type.Object(
   {
@@ -52,7 +53,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
         if (t.length > limits.maxTextChars) throw new GatewayError('too_large', `input${texts.length > 1 ? `[${i}]` : ''} is ${t.length} characters; at most ${limits.maxTextChars}`);
       });
       const model = app.models.resolve('sentence-similarity', req.body.model);
-      const { vectors, tokens } = await embed(model, texts, { signal: req.abortSignal, timings: req.timings }, { truncate: req.body.truncate });
+      const { vectors, tokens } = await embed(model, texts, ctxOf(req), { truncate: req.body.truncate });
       const dim = vectors[0]?.length ?? 0;
       if (req.body.dimensions !== undefined && req.body.dimensions !== dim) {
         throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${dim} dimensions; "dimensions" must be ${dim} or omitted`);

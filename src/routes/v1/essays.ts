@@ -4,6 +4,7 @@ import { GatewayError } from '../../errors.ts';
 import { scoreEssays } from '../../services/essays.ts';
 import { checkBatch, checkText } from '../limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { ctxOf } from '../context.ts';
 
 const EXAMPLE =
   'Public libraries matter more today than ever. First, they give everyone free access to books and to the internet, which many families cannot afford at home. Second, they are quiet places where students can study after school. Finally, libraries organise events that bring neighbours together. For these reasons, cities should keep funding them.';
@@ -50,7 +51,7 @@ const essays: FastifyPluginAsyncTypebox = async (app) => {
       if (list) checkBatch('essays', list.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(list ? `essays[${i}]` : 'essay', t, limits.maxEssayChars));
       const model = app.models.resolve('essay-scoring', req.body.model);
-      const scores = await scoreEssays(model, texts, { signal: req.abortSignal, timings: req.timings }, { stride: limits.essayStride });
+      const scores = await scoreEssays(model, texts, ctxOf(req), { stride: limits.essayStride });
       const results = scores.map((s) => ({ score: s.score, raw: s.raw, scale: s.scale, windows: s.windows }));
       return list ? { model: model.name, results } : { model: model.name, ...results[0] };
     },

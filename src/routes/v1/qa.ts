@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { answerQuestions } from '../../services/qa.ts';
 import { checkBatch, checkText } from '../limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { ctxOf } from '../context.ts';
 
 const Options = {
   model: Type.Optional(ModelName),
@@ -65,7 +66,7 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
       checkText('question', req.body.question, limits.maxTextChars);
       checkText('context', req.body.context, limits.maxContextChars);
       const model = app.models.resolve('question-answering', req.body.model);
-      const [r] = await answerQuestions(model, [req.body], { signal: req.abortSignal, timings: req.timings }, opts(req.body));
+      const [r] = await answerQuestions(model, [req.body], ctxOf(req), opts(req.body));
       return { model: model.name, answers: r.answers, windows: r.windows };
     },
   });
@@ -84,7 +85,7 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
         checkText(`items[${i}].context`, it.context, limits.maxContextChars);
       });
       const model = app.models.resolve('question-answering', req.body.model);
-      const results = await answerQuestions(model, req.body.items, { signal: req.abortSignal, timings: req.timings }, opts(req.body));
+      const results = await answerQuestions(model, req.body.items, ctxOf(req), opts(req.body));
       return { model: model.name, results };
     },
   });

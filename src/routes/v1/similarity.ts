@@ -6,6 +6,7 @@ import { GatewayError } from '../../errors.ts';
 import { scorePairs, thresholdOf, type Pair } from '../../services/similarity.ts';
 import { checkBatch, checkText } from '../limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { ctxOf } from '../context.ts';
 
 const PairSchema = Type.Object({ sentence_1: Type.String({ minLength: 1 }), sentence_2: Type.String({ minLength: 1 }) });
 const PairsFile = Type.Union([Type.Array(PairSchema), Type.Object({ pairs: Type.Array(PairSchema) })]);
@@ -55,7 +56,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
       checkText('sentence_1', req.body.sentence_1, limits.maxTextChars);
       checkText('sentence_2', req.body.sentence_2, limits.maxTextChars);
       const model = app.models.resolve('sentence-similarity', req.body.model);
-      const [r] = await scorePairs(model, [req.body], { signal: req.abortSignal, timings: req.timings });
+      const [r] = await scorePairs(model, [req.body], ctxOf(req));
       return { model: model.name, score: r.score, similar: r.similar, threshold: thresholdOf(model) };
     },
   });
@@ -65,7 +66,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req) => {
       checkPairs(req.body.pairs, 'pairs');
       const model = app.models.resolve('sentence-similarity', req.body.model);
-      const results = await scorePairs(model, req.body.pairs, { signal: req.abortSignal, timings: req.timings });
+      const results = await scorePairs(model, req.body.pairs, ctxOf(req));
       return { model: model.name, threshold: thresholdOf(model), results };
     },
   });
@@ -99,7 +100,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
       const field = (file.fields.model as { value?: unknown } | undefined)?.value;
       const modelName = typeof field === 'string' && field ? field : req.query.model;
       const model = app.models.resolve('sentence-similarity', modelName);
-      const results = await scorePairs(model, pairs, { signal: req.abortSignal, timings: req.timings });
+      const results = await scorePairs(model, pairs, ctxOf(req));
       return { model: model.name, threshold: thresholdOf(model), results };
     },
   });
