@@ -2,9 +2,10 @@
  * Extractive question answering, post-processing only: from per-window start/end logits to
  * answer spans in the caller's context string. Follows the Hugging Face `question-answering`
  * pipeline (softmax per window with non-context tokens masked, [CLS] kept for the null score,
- * p_start·p_end, SQuAD 2.0 "no answer"), with two deliberate differences that make it right
- * where the pipeline is not: answers are deduplicated across overlapping windows, and every
- * answer carries offsets that index the caller's own (UTF-16) string.
+ * p_start·p_end, SQuAD 2.0 "no answer", spans widened to whole words when word ids are given),
+ * with deliberate differences that make it right where the pipeline is not: answers are
+ * deduplicated across overlapping windows, every answer carries offsets that index the caller's
+ * own (UTF-16) string, and a combining accent right after an answer stays with it.
  */
 import { GatewayError } from '../errors.ts';
 
