@@ -178,9 +178,9 @@ export class WorkerPool {
     }
   }
 
-  /** Fault hook for tests: the next run on the first worker (the one an idle pool picks) dies or throws. */
-  async injectFault(how: 'exit' | 'throw'): Promise<void> {
-    await this.workers[0].call({ type: 'crash', how });
+  /** Fault hook for tests: the next run on the first worker (the one an idle pool picks) dies, throws or stalls. */
+  async injectFault(how: 'exit' | 'throw' | 'stall', ms?: number): Promise<void> {
+    await this.workers[0].call({ type: 'crash', how, ms });
   }
 
   async close(): Promise<void> {

@@ -31,11 +31,15 @@ export interface UnloadRequest {
   model: string;
 }
 
-/** Fault hook for tests: the worker's next run fails the way a broken native call would (dies, or throws). */
+/**
+ * Fault hook for tests: the worker's next run fails the way a broken native call would (dies, throws), or
+ * holds its thread for `ms` first, as a very long native call would.
+ */
 export interface CrashRequest {
   type: 'crash';
   id: number;
-  how: 'exit' | 'throw';
+  how: 'exit' | 'throw' | 'stall';
+  ms?: number;
 }
 
 export type WorkerRequest = LoadRequest | RunRequest | UnloadRequest | CrashRequest;

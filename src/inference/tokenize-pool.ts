@@ -49,6 +49,12 @@ export class ModelTokenizer {
     return (await this.pool.run({ op: 'encode', path: this.path, maxLength: this.maxLength, text })) as EncodedWindow;
   }
 
+  /** The first window only: for callers that asked to cut long texts. */
+  async encodeTruncated(text: string): Promise<EncodedWindow> {
+    if (this.inline(text.length)) return this.local.encodeTruncated(text);
+    return (await this.pool.run({ op: 'truncated', path: this.path, maxLength: this.maxLength, text })) as EncodedWindow;
+  }
+
   async encodeWindows(text: string, opts: { stride: number }): Promise<EncodedWindow[]> {
     if (this.inline(text.length)) return this.local.encodeWindows(text, opts);
     return (await this.pool.run({ op: 'windows', path: this.path, maxLength: this.maxLength, text, stride: opts.stride })) as EncodedWindow[];

@@ -8,6 +8,7 @@ import { TextTokenizer, type EncodedWindow } from './tokenizer.ts';
 
 export type TokenizeTask =
   | { op: 'encode'; path: string; maxLength: number; text: string }
+  | { op: 'truncated'; path: string; maxLength: number; text: string }
   | { op: 'windows'; path: string; maxLength: number; text: string; stride: number }
   | { op: 'pairWindows'; path: string; maxLength: number; question: string; context: string; stride: number };
 
@@ -31,6 +32,8 @@ export default async function tokenize(task: TokenizeTask): Promise<TokenizeResu
     switch (task.op) {
       case 'encode':
         return { ok: await tok.encode(task.text) };
+      case 'truncated':
+        return { ok: await tok.encodeTruncated(task.text) };
       case 'windows':
         return { ok: await tok.encodeWindows(task.text, { stride: task.stride }) };
       case 'pairWindows':

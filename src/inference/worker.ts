@@ -10,7 +10,8 @@ import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './pro
 const { intraOpThreads } = workerData as { intraOpThreads: number };
 const sessions = new Map<string, ort.InferenceSession>();
 /** Armed by the fault hook: what the next run does instead of running. */
-let fault: 'exit' | 'throw' | undefined;
+let fault: 'exit' | 'throw' | 'stall' | undefined;
+let stallMs = 0;
 const port = parentPort!;
 
 function reply(msg: WorkerResponse, transfer: ArrayBuffer[] = []) {
@@ -78,6 +79,10 @@ port.on('message', async (msg: WorkerRequest) => {
           fault = undefined;
           throw new Error('injected inference failure');
         }
+        if (fault === 'stall') {
+          fault = undefined;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stallMs);
+        }
         const res = await run(msg);
         reply(res, Object.values(res.outputs).map((o) => o.data.buffer as ArrayBuffer));
         break;
@@ -90,6 +95,7 @@ port.on('message', async (msg: WorkerRequest) => {
       }
       case 'crash':
         fault = msg.how;
+        stallMs = msg.ms ?? 0;
         reply({ type: 'done', id: msg.id });
         break;
     }

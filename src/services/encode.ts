@@ -25,7 +25,8 @@ export async function encodeWhole(
             details: { field: where, tokens: enc.ids.length, max_tokens: max },
           });
         }
-        return { ids: [...enc.ids.slice(0, max - 1), enc.ids[enc.ids.length - 1]], typeIds: enc.typeIds.slice(0, max) };
+        const cut = await model.tokenizer.encodeTruncated(text);
+        return { ids: cut.ids, typeIds: cut.typeIds };
       }),
     ),
   );
