@@ -19,11 +19,14 @@ const Body = Type.Object(
     options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   {
-    examples: [
-      { inputs: { question: 'Who maintains the package?', context: 'The curl package is maintained by the Debian curl Maintainers.' } },
-      { inputs: { source_sentence: 'A man is playing a guitar.', sentences: ['A man plays the guitar.', 'A cat sleeps.'] } },
-    ],
+    // One example, for the path's example model (qa-demo); the other task shapes are in the route description.
+    examples: [{ inputs: { question: 'Who maintains the package?', context: 'The curl package is maintained by the Debian curl Maintainers.' } }],
   },
+);
+
+const PipelineBody = Type.Object(
+  { inputs: Type.Unknown({ description: 'A text or a list (feature-extraction), or { source_sentence, sentences } (sentence-similarity)' }), parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())), options: Type.Optional(Type.Record(Type.String(), Type.Unknown())) },
+  { examples: [{ inputs: ['A man is playing a guitar.', 'A cat sleeps on the sofa.'] }] },
 );
 
 const Params = Type.Object({ name: Type.String({ examples: ['qa-demo'] }) });
@@ -108,7 +111,11 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/models/:name', {
     schema: {
       tags: ['huggingface'],
-      description: 'Hugging Face Inference API payload `{ inputs, parameters? }`; the answer has the shape of the model task, so `@huggingface/inference` pointed at the gateway works unchanged.',
+      description:
+        'Hugging Face Inference API payload `{ inputs, parameters? }`; the answer has the shape of the model task, so `@huggingface/inference` pointed at the gateway works unchanged. ' +
+        'question-answering: `{ inputs: { question, context }, parameters?: { top_k, max_answer_len, handle_impossible_answer, doc_stride } }` → `{ answer, score, start, end }` (a list when top_k > 1). ' +
+        'sentence-similarity: `{ inputs: { source_sentence, sentences: [...] } }` → `[score, ...]`; feature-extraction on the same models: `{ inputs: "text" | ["text", ...] }` → a vector or a list of vectors. ' +
+        'text-classification: `{ inputs: "text" | [...], parameters?: { top_k } }` → `[[{ label, score }, ...]]`. essay-scoring: `{ inputs: "essay" }` → `[[{ label: "score", score }]]`.',
       params: Params,
       body: Body,
       response: { 200: Type.Unknown(), ...inferenceErrors },
@@ -120,8 +127,8 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['huggingface'],
       description: 'The Hugging Face router form for sentence models: pipeline is feature-extraction or sentence-similarity.',
-      params: Type.Object({ name: Type.String(), pipeline: Type.Union([Type.Literal('feature-extraction'), Type.Literal('sentence-similarity')]) }),
-      body: Body,
+      params: Type.Object({ name: Type.String({ examples: ['sts-demo'] }), pipeline: Type.Union([Type.Literal('feature-extraction'), Type.Literal('sentence-similarity')], { examples: ['feature-extraction'] }) }),
+      body: PipelineBody,
       response: { 200: Type.Unknown(), ...inferenceErrors },
     },
     handler: async (req) => answer(app.models.resolve('sentence-similarity', req.params.name), req, req.body, req.params.pipeline),
