@@ -38,7 +38,7 @@ function operations(doc: Doc): Operation[] {
 
 /** Mutations that keep the shape recognisable but break it: missing, null, wrong types, huge, odd unicode. */
 const mutateValue = (v: Json): fc.Arbitrary<Json> =>
-  fc.oneof(
+  fc.oneof<fc.Arbitrary<Json>[]>(
     fc.constant(null),
     fc.constant(''),
     fc.constant('   '),
