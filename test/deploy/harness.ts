@@ -159,3 +159,30 @@ export async function startNginx(upstreams: string[], settings: NginxSettings = 
     stop: async () => void (await stopProcess(proc, 'SIGQUIT', 5_000)),
   };
 }
+
+export const CHROMIUM_BIN = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * Debian's Chromium, headless, no background traffic (the network is closed). Playwright gives each
+ * launch a fresh temporary profile (it refuses a --user-data-dir argument) and deletes it on close.
+ */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  if (!existsSync(CHROMIUM_BIN)) throw new Error(`Chromium not found at ${CHROMIUM_BIN} (CI: apt-get install chromium)`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_BIN,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  });
+  return browser;
+}
+
+export const TEST_OUTPUT = path.join(ROOT, 'test-output');
