@@ -66,6 +66,7 @@ export const ConfigSchema = Type.Object(
       {
         workers: Type.Integer({ minimum: 1, default: 2, description: 'Inference worker threads, one ONNX Runtime session per model in each. workers × intraOpThreads should equal the cores.' }),
         intraOpThreads: Type.Integer({ minimum: 1, default: 1 }),
+        workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 5, description: 'Linux nice value of the inference threads: above 0 the event loop (probes, admission, responses) keeps the CPU when inference saturates the cores.' }),
         maxBatchSize: Type.Integer({ minimum: 1, default: 32, description: 'Most sequences in one ONNX call.' }),
         maxBatchTokens: Type.Integer({ minimum: 1, default: 4096, description: 'Token budget of one call: rows × longest row (padding counts).' }),
         maxWaitMs: Type.Number({ minimum: 0, default: 0, description: 'How long a batch may wait for more work when a worker is free. 0: send at once; batches still form while workers are busy.' }),

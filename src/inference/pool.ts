@@ -33,8 +33,8 @@ class PoolWorker {
   everReady = false;
   private nextId = 1;
 
-  constructor(intraOpThreads: number, onGone: (w: PoolWorker, err: Error) => void) {
-    this.worker = new Worker(WORKER_URL, { workerData: { intraOpThreads } });
+  constructor(intraOpThreads: number, nice: number, onGone: (w: PoolWorker, err: Error) => void) {
+    this.worker = new Worker(WORKER_URL, { workerData: { intraOpThreads, nice } });
     this.worker.on('message', (msg: WorkerResponse) => {
       this.everReady = true;
       const p = this.pending.get(msg.id);
@@ -81,7 +81,7 @@ export class WorkerPool {
   broken?: Error;
 
   constructor(
-    private readonly opts: { size: number; intraOpThreads: number; logger?: PoolLogger },
+    private readonly opts: { size: number; intraOpThreads: number; nice?: number; logger?: PoolLogger },
   ) {}
 
   start(): void {
@@ -89,7 +89,7 @@ export class WorkerPool {
   }
 
   private spawn(): PoolWorker {
-    const w = new PoolWorker(this.opts.intraOpThreads, (gone, err) => this.replace(gone, err));
+    const w = new PoolWorker(this.opts.intraOpThreads, this.opts.nice ?? 0, (gone, err) => this.replace(gone, err));
     w.ready = this.models.size === 0;
     return w;
   }

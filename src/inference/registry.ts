@@ -85,7 +85,7 @@ export class ModelRegistry {
     private readonly logger: PoolLogger,
     onBatch?: (e: BatchEvent) => void,
   ) {
-    this.pool = new WorkerPool({ size: config.inference.workers, intraOpThreads: config.inference.intraOpThreads, logger });
+    this.pool = new WorkerPool({ size: config.inference.workers, intraOpThreads: config.inference.intraOpThreads, nice: config.inference.workerNice, logger });
     this.scheduler = new Scheduler(this.pool, config.inference, onBatch);
     this.tokenizePool = new TokenizePool({ threads: config.inference.tokenizerThreads, inlineMaxChars: config.inference.tokenizeInlineMaxChars });
     this.store = new ModelStore({ ...config.store, root: config.store.dir, logger });

@@ -2,12 +2,20 @@
  * An inference worker thread: one ONNX Runtime session per model, run one batch at a time.
  * session.run() blocks its thread, which is why it lives here and never on the event loop.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { clsPool, meanPool, l2Normalize } from '../tasks/similarity.ts';
 import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 
-const { intraOpThreads } = workerData as { intraOpThreads: number };
+const { intraOpThreads, nice } = workerData as { intraOpThreads: number; nice: number };
+// On Linux the nice value is per thread and pid 0 means the calling thread: a positive value here lets the
+// event loop (health probes, admission, responses) win the CPU from inference when the cores are saturated.
+try {
+  if (nice) setPriority(0, nice);
+} catch {
+  /* not permitted or not supported: run at normal priority */
+}
 const sessions = new Map<string, ort.InferenceSession>();
 /** Armed by the fault hook: what the next run does instead of running. */
 let fault: 'exit' | 'throw' | 'stall' | undefined;
@@ -67,6 +75,9 @@ port.on('message', async (msg: WorkerRequest) => {
           interOpNumThreads: 1,
           executionMode: 'sequential',
           graphOptimizationLevel: 'all',
+          // The arena keeps each session's peak (the warm-up's largest batch) for good: ~70 MB per model per
+          // worker here, for no measurable speed-up on these shapes (measured: 480 vs 500 ms for 50 runs of 16x64).
+          enableCpuMemArena: false,
         });
         sessions.get(msg.model)?.release();
         sessions.set(msg.model, session);
