@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yauzl from 'yauzl';
+import { craftZip } from '../helpers/zip-craft.ts';
+import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
+
+/** The files of a demo zip, so a test can change one and zip them again. */
+async function readZip(path: string): Promise<Record<string, Buffer>> {
+  const zip = await yauzl.openPromise(path, { lazyEntries: true });
+  const files: Record<string, Buffer> = {};
+  const entries = zip.eachEntry();
+  for (let next = await entries.next(); !next.done; next = await entries.next()) {
+    const entry = next.value;
+    if (entry.fileName.endsWith('/')) continue;
+    const chunks: Buffer[] = [];
+    for await (const c of await zip.openReadStreamPromise(entry)) chunks.push(c as Buffer);
+    files[entry.fileName] = Buffer.concat(chunks);
+  }
+  zip.close();
+  return files;
+}
+
+async function variant(name: string, from: string, change: (gateway: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
+  const files = await readZip(demoZip(from));
+  const gateway = change(JSON.parse(files['gateway.json'].toString()));
+  files['gateway.json'] = Buffer.from(JSON.stringify(gateway));
+  const path = join(mkdtempSync(join(tmpdir(), 'variant-')), `${name}.zip`);
+  writeFileSync(path, craftZip(Object.entries(files).map(([n, data]) => ({ name: n, data }))));
+  return path;
+}
+
+describe('boot checks of a model against its task', () => {
+  it('fails a model whose ONNX outputs do not fit its declared task, naming the outputs, and keeps serving the others', async () => {
+    const wrong = await variant('qa-as-classifier', 'qa-demo', (g) => ({ ...g, task: 'text-classification', output: 'softmax', labels: ['a', 'b'] }));
+    const app = await buildApp(
+      testConfig({
+        models: [
+          { name: 'classify-demo', source: demoZip('classify-demo') },
+          { name: 'qa-as-classifier', source: wrong, required: false },
+        ],
+      }),
+    );
+    const status = (await app.inject('/v1/models/qa-as-classifier')).json();
+    expect(status.state).toBe('failed');
+    expect(status.error).toMatch(/failed at loading: ONNX outputs \["start_logits","end_logits"\] lack logits needed for text-classification/);
+    expect((await app.inject('/health/ready')).statusCode).toBe(200);
+    const res = await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: 'text editor', model: 'qa-as-classifier' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.message).toContain('failed');
+    await app.close();
+  });
+
+  it('rejects a required model with an unknown task at boot', async () => {
+    const bad = await variant('bad-task', 'classify-demo', (g) => ({ ...g, task: 'translation' }));
+    const app = await buildApp(testConfig({ models: [{ name: 'bad-task', source: bad }] }), { boot: false });
+    await expect(app.models.boot()).rejects.toThrow(/model "bad-task" failed at loading: .*task/);
+    expect((await app.inject('/health/ready')).statusCode).toBe(503);
+    await app.close();
+  });
+
+  it('keeps the first of two defaults for one task and uses it when a request names no model', async () => {
+    const second = await variant('classify-two', 'classify-demo', (g) => g);
+    const app = await buildApp(
+      testConfig({
+        models: [
+          { name: 'classify-demo', source: demoZip('classify-demo'), default: true },
+          { name: 'classify-two', source: second, default: true },
+        ],
+      }),
+    );
+    const res = await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: 'text editor' } });
+    expect(res.json().model).toBe('classify-demo');
+    const defaults = (await app.inject('/v1/models')).json().data.filter((m: { default: boolean }) => m.default);
+    expect(defaults.map((m: { name: string }) => m.name)).toEqual(['classify-demo']);
+    await app.close();
+  });
+});
