@@ -34,6 +34,7 @@ export async function encodeWhole(
 
 /** Submits sequences to the model's batcher and books queue and inference time on the request. */
 export async function run(model: ServingModel, seqs: Sequence[], ctx: ServiceContext): Promise<SubmitResult> {
+  ctx.timings.model = model.name;
   const res = await model.batcher.submit(seqs, { signal: ctx.signal });
   ctx.timings.queueMs += res.queueMs;
   ctx.timings.inferenceMs += res.inferenceMs;

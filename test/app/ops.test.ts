@@ -78,6 +78,8 @@ describe('ops endpoints', () => {
     expect(text).toMatch(/gateway_errors_total\{code="model_not_found"\} [1-9]/);
     expect(text).toMatch(/gateway_batch_size_count\{model="sts-demo"\} [1-9]/);
     expect(text).toMatch(/gateway_inference_seconds_count\{model="sts-demo"\} [1-9]/);
+    expect(text).toMatch(/gateway_queue_seconds_count\{model="sts-demo"\} [1-9]/);
+    expect(text).toMatch(/gateway_tokenize_seconds_count\{model="sts-demo"\} [1-9]/);
     expect(text).toMatch(/gateway_models_loaded 5/);
     expect(text).toMatch(/gateway_queue_depth\{model="qa-demo"\} 0/);
   });

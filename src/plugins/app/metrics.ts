@@ -43,6 +43,11 @@ async function metricsPlugin(app: FastifyInstance) {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+    const t = request.timings;
+    if (t?.model) {
+      metrics.queue.observe({ model: t.model }, t.queueMs / 1000);
+      metrics.tokenize.observe({ model: t.model }, t.tokenizeMs / 1000);
+    }
   });
 }
 

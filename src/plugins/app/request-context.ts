@@ -5,6 +5,8 @@ import { sendError } from './errors.ts';
 
 /** Where a request's time went; filled by services, sent as headers. */
 export interface Timings {
+  /** The model that served the request, for per-model metrics. */
+  model?: string;
   tokenizeMs: number;
   queueMs: number;
   inferenceMs: number;
