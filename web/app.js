@@ -20,8 +20,8 @@ const EXAMPLES = {
       'it depends on nginx-common and libc6. The installed size of the package is about 1,200 kB.',
   },
   'sentence-similarity': {
-    'sts-1': 'A man is playing a guitar on the stage.',
-    'sts-2': 'A man plays the guitar in front of an audience.',
+    'sts-1': 'A woman is slicing an onion.',
+    'sts-2': 'A woman is cutting an onion.',
   },
   'essay-scoring': {
     essay:
@@ -32,7 +32,7 @@ const EXAMPLES = {
       'towns should keep funding their libraries rather than closing them to save money.',
   },
   'text-classification': {
-    'classify-text': 'command-line utility to search text files for lines matching a regular expression',
+    'classify-text': 'arcade game with levels, monsters and a high score table',
   },
 };
 
