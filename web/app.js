@@ -13,11 +13,12 @@ const TASK_NAMES = {
 /** Prefilled inputs that give a sensible answer with the bundled demo models. */
 const EXAMPLES = {
   'question-answering': {
-    'qa-question': 'Who maintains the nginx package?',
+    'qa-question': 'Who maintains nginx?',
     'qa-context':
-      'nginx is a small, powerful, scalable web and proxy server. The Debian package nginx is maintained by ' +
-      'the Debian Nginx Maintainers and belongs to the httpd section. Its home page is https://nginx.org and ' +
-      'it depends on nginx-common and libc6. The installed size of the package is about 1,200 kB.',
+      'nginx: small, powerful, scalable web/proxy server. nginx is maintained by Debian Nginx Maintainers. ' +
+      'The archive files nginx under httpd. The upstream homepage of nginx is https://nginx.org. ' +
+      'nginx depends on nginx-common and libc6. The installed size of nginx is 1310 kB. ' +
+      'curl is maintained by Alessandro Ghedini. curl belongs to the web section.',
   },
   'sentence-similarity': {
     'sts-1': 'A woman is slicing an onion.',
