@@ -132,6 +132,24 @@ describe('nginx in front of two replicas', () => {
     expect(answers.every((r) => r.json<{ replica: string }>().replica === 'b')).toBe(true);
   });
 
+  it("passes a 503 on when every replica is busy, with the replica's own body and Retry-After", async () => {
+    const bothBusy = await fakeReplica('busy-too', (s, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '3' });
+      res.end('{"error":{"code":"overloaded","message":"queue full"}}');
+      return true;
+    });
+    const lb = await startNginx([a.addr, bothBusy.addr], { RATE: '1000r/s', BURST: '1000' });
+    try {
+      const r = await postJson(`${lb.url}/v1/busy`, { inputs: 'x' });
+      expect(r.status).toBe(503);
+      expect(['1', '3']).toContain(r.headers['retry-after']);
+      expect(r.json()).toEqual({ error: { code: 'overloaded', message: 'queue full' } });
+    } finally {
+      await lb.stop();
+      await bothBusy.close();
+    }
+  });
+
   it('gzips JSON answers for clients that accept it', async () => {
     const r = await request(`${nginx.url}/v1/models`, { headers: { 'accept-encoding': 'gzip' } });
     expect(r.headers['content-encoding']).toBe('gzip');

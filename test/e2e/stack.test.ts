@@ -117,6 +117,21 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     expect(await page.locator('.bars li').count()).toBe(Math.max(1, pred.labels.length));
   });
 
+  it('the gateway itself serves the same form at / (the embedded default), working without nginx', async () => {
+    const direct = await browser.newPage();
+    try {
+      await direct.goto(`${gateways[0]!.url}/`);
+      await direct.selectOption('#task', 'text-classification');
+      await direct.locator('#model option[value]:not([value=""])').first().waitFor({ state: 'attached', timeout: 15_000 });
+      await direct.click('#submit');
+      await direct.locator('#classify-label, #error:not([hidden])').first().waitFor({ timeout: 30_000 });
+      expect(await direct.locator('#error').isVisible()).toBe(false);
+      expect(await direct.locator('#classify-label').textContent()).toMatch(/^\S+ \(\d+\.\d %\)$/);
+    } finally {
+      await direct.close();
+    }
+  });
+
   it('the form stayed on its own origin and threw nothing', () => {
     expect(pageProblems).toEqual([]);
   });
