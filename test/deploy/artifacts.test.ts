@@ -94,6 +94,24 @@ describe('Dockerfile', () => {
     for (const m of defaults.models) expect(m.source.startsWith('models/'), m.source).toBe(true);
   });
 
+  it('everything the image runs imports only production dependencies (npm ci --omit=dev)', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? files(`${dir}/${e.name}`) : /\.(ts|mjs|js)$/.test(e.name) ? [`${dir}/${e.name}`] : [],
+      );
+    const prod = new Set(Object.keys(pkg.dependencies));
+    const missing = new Set<string>();
+    for (const f of [...files('src'), 'scripts/publish-model.ts']) {
+      for (const m of read(f).matchAll(/(?:from\s+|import\s*\(\s*)'([^'.][^']*)'/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith('node:')) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        if (!prod.has(name)) missing.add(`${name} (${f})`);
+      }
+    }
+    expect([...missing]).toEqual([]);
+  });
+
   it('copies only files that exist and are not dockerignored (gateway and nginx images)', () => {
     checkCopySources('Dockerfile');
     checkCopySources('nginx/Dockerfile');
@@ -187,6 +205,7 @@ describe('deploy/k8s', () => {
     .flatMap((f) =>
       parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => {
         expect(d.errors, f).toEqual([]);
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field below
         return { file: f, obj: d.toJS() as Record<string, any> };
       }),
     );
