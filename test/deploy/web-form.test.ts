@@ -23,13 +23,15 @@ async function fakeGateway() {
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
       if (req.method === 'GET' && req.url === '/v1/models') {
+        // The shape of GET /v1/models (src/routes/v1/models.ts): an OpenAI-style list.
         return json(res, 200, {
-          models: [
+          object: 'list',
+          data: [
             { name: 'qa-a', task: 'question-answering', state: 'ready', default: true, version: '1', description: 'demo QA' },
             { name: 'qa-b', task: 'question-answering', state: 'loading' },
             { name: 'sts-a', task: 'sentence-similarity', state: 'ready', default: true, threshold: 0.5 },
-            { name: 'essay-a', task: 'essay-scoring', state: 'ready', default: true, scale: { min: 1, max: 6 } },
-            { name: 'essay-b', task: 'essay-scoring', state: 'ready', scale: { min: 1, max: 6 } },
+            { name: 'essay-a', task: 'essay-scoring', state: 'ready', default: true, score: { min: 1, max: 6 } },
+            { name: 'essay-b', task: 'essay-scoring', state: 'ready', score: { min: 1, max: 6, round: 0.5 } },
             { name: 'cls-a', task: 'text-classification', state: 'ready', default: true, labels: ['utils', 'net', 'games'] },
           ],
         });
