@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Rebuild the demo model zoo (models/*.zip) from offline sources. Not run in CI.
+# Needs: Debian bookworm with apt lists (apt-get update), node_modules installed (npm ci), root for apt-get.
+# Wall time on a shared 2-core VM: see models/README.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=/usr/bin/python3   # Debian's python, which sees python3-torch / python3-onnx
+WORK=.work
+mkdir -p "$WORK"
+start=$(date +%s)
+step() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+step "system packages"
+need=()
+for p in python3-torch python3-onnx python3-numpy libopenblas0-pthread wordnet-base lz4 xz-utils; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then apt-get update && apt-get install -y "${need[@]}"; fi
+
+step "Debian Translation-en (long descriptions), verified against the release's InRelease"
+if [ ! -s "$WORK/Translation-en.xz" ]; then
+  inrel=$(ls /var/lib/apt/lists/*debian_dists_bookworm_InRelease | head -1)
+  sha=$(awk '/^SHA256:/{f=1;next} /^[A-Za-z]/{f=0} f && $3=="main/i18n/Translation-en.xz"{print $1}' "$inrel")
+  /usr/lib/apt/apt-helper download-file http://deb.debian.org/debian/dists/bookworm/main/i18n/Translation-en.xz \
+    "$WORK/Translation-en.xz" "SHA256:$sha"
+fi
+
+step "corpora and tokenizer"
+$PY data_debian.py
+$PY data_wordnet.py
+$PY build_tokenizer.py
+
+step "task datasets (tokenized with the Rust tokenizer the gateway uses)"
+$PY data_classify.py
+$PY data_essay.py
+$PY data_sts.py
+$PY data_qa.py
+
+step "MLM pre-training of the shared encoder"
+rm -f "$WORK/corpus.tok.jsonl" "$WORK/pretrained.pt"
+$PY pretrain.py 400
+$PY pretrain.py 4000 --resume --stop-at "${PRETRAIN_STOP_AT:-4000}"
+
+step "fine-tuning, two at a time (one torch thread each)"
+ft() { $PY finetune.py "$@" > "$WORK/ft-$1.log" 2>&1 || { tail -20 "$WORK/ft-$1.log"; return 1; }; }
+ft_qa() { ft qa-demo "${QA_STEPS:-500}"; }
+(ft_qa) & qa=$!
+ft classify-demo "${CLASSIFY_STEPS:-300}"
+CONTRASTIVE_STEPS="${STS_CONTRASTIVE_STEPS:-300}" ft sts-demo "${STS_STEPS:-200}"
+ft essay-demo "${ESSAY_STEPS:-250}"
+ft essay-demo-bands "${ESSAY_STEPS:-250}"
+wait $qa
+
+step "validate with onnxruntime-node and package"
+$PY package.py qa-demo sts-demo essay-demo essay-demo-bands classify-demo
+step "done in $(( $(date +%s) - start )) s"

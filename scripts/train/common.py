@@ -1,0 +1,57 @@
+"""Shared paths, seeds and the BERT-style encoder used by every demo model."""
+import hashlib, json, math, os, random
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = os.path.join(HERE, ".work")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MODELS = os.path.join(ROOT, "models")
+os.makedirs(WORK, exist_ok=True)
+
+SEED = 20261122
+
+
+def seed_all(seed=SEED):
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    try:
+        import torch
+        torch.manual_seed(seed)
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def split_of(source, dev=0.1, test=0.1):
+    """Deterministic split by Debian *source* package so sibling binaries never straddle splits."""
+    h = int(hashlib.sha1(source.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test else "dev" if h < test + dev else "train"
+
+
+def read_jsonl(path):
+    with open(path) as fh:
+        return [json.loads(l) for l in fh]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+
+
+def tokenize_rows(rows, name, max_len):
+    """Tokenize rows ({a, b?, ans?}) with the gateway's own Rust tokenizer (tokenize.mjs); returns the token rows
+    merged with the input rows."""
+    import subprocess
+    src, dst = os.path.join(WORK, name + ".in.jsonl"), os.path.join(WORK, name + ".tok.jsonl")
+    write_jsonl(src, rows)
+    subprocess.run(["node", os.path.join(HERE, "tokenize.mjs"), os.path.join(WORK, "tokenizer.json"), src, dst, str(max_len)],
+                   check=True, cwd=ROOT)
+    toks = read_jsonl(dst)
+    assert len(toks) == len(rows)
+    for r, t in zip(rows, toks):
+        r.update(t)
+    return rows
+
+
+TOPICAL = ["admin", "devel", "games", "graphics", "net", "science", "sound", "text", "utils", "x11"]
