@@ -100,6 +100,8 @@ function el(tag, opts = {}, children = []) {
 }
 
 const pct = (x) => `${(Math.max(0, Math.min(1, x)) * 100).toFixed(1)} %`;
+/** Two significant digits: QA span scores are small probabilities over every possible span. */
+const sig = (x) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toPrecision(2)).toString() : '—');
 const fmt = (x, digits = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits).replace(/\.?0+$/, '') || '0' : '—');
 
 /** A horizontal bar; `fraction` in [0, 1]; the width is set through CSSOM (allowed by a strict CSP). */
@@ -303,12 +305,12 @@ function renderQa(data, sent) {
   const nodes = [
     el('p', { text: 'Answer', className: 'hint' }),
     el('p', { className: 'big', attrs: { id: 'qa-answer' }, text: best.answer }),
-    el('p', { text: `Confidence ${pct(best.score)} · characters ${best.start}–${best.end}` }),
+    el('p', { text: `Score ${sig(best.score)} · characters ${best.start}–${best.end}` }),
     quote,
   ];
   if (answers.length > 1) {
     const list = el('ol', { className: 'candidates' });
-    for (const a of answers.slice(1)) list.append(el('li', { text: `${a.answer === '' ? '(no answer)' : a.answer} — ${pct(a.score)}` }));
+    for (const a of answers.slice(1)) list.append(el('li', { text: `${a.answer === '' ? '(no answer)' : a.answer} — score ${sig(a.score)}` }));
     nodes.push(el('p', { className: 'hint', text: 'Other candidates' }), list);
   }
   return nodes;
