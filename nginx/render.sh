@@ -15,6 +15,7 @@
 #   NGINX_WORKERS       worker processes                              (default auto)
 #   NGINX_USER          "user" directive, only meaningful when started as root (default none)
 #   NGINX_ACCESS_LOG    access log path, or "off"                     (default <prefix>/logs/access.log)
+#   NGINX_ERROR_LOG     error log path, or "stderr"                   (default <prefix>/logs/error.log)
 #   NGINX_ERROR_LOG_LEVEL                                             (default warn)
 set -eu
 
@@ -51,6 +52,8 @@ check NGINX_ERROR_LOG_LEVEL "${NGINX_ERROR_LOG_LEVEL:-warn}" 'debug|info|notice|
 [ -z "${NGINX_USER:-}" ] || check NGINX_USER "$NGINX_USER" '[A-Za-z0-9_-]+( [A-Za-z0-9_-]+)?'
 access_log="${NGINX_ACCESS_LOG:-$prefix/logs/access.log}"
 check NGINX_ACCESS_LOG "$access_log" 'off|/[A-Za-z0-9._/-]*'
+error_log="${NGINX_ERROR_LOG:-$prefix/logs/error.log}"
+check NGINX_ERROR_LOG "$error_log" 'stderr|/[A-Za-z0-9._/-]*'
 
 servers=""
 for u in $(printf '%s' "$NGINX_UPSTREAMS" | tr ',' ' '); do
@@ -69,7 +72,7 @@ R_PREFIX="$prefix" R_WEB_ROOT="$web_root" R_SERVERS="$servers" R_USER="$user_dir
 R_LISTEN="${NGINX_LISTEN:-8080}" R_RATE="${NGINX_RATE:-50r/s}" R_BURST="${NGINX_BURST:-100}" \
 R_BODY_MAX="${NGINX_BODY_MAX:-8m}" R_TRIES="${NGINX_TRIES:-3}" \
 R_CONNECT_TIMEOUT="${NGINX_CONNECT_TIMEOUT:-2s}" R_READ_TIMEOUT="${NGINX_READ_TIMEOUT:-60s}" \
-R_WORKERS="${NGINX_WORKERS:-auto}" R_ACCESS_LOG="$access_log" R_ERROR_LOG_LEVEL="${NGINX_ERROR_LOG_LEVEL:-warn}" \
+R_WORKERS="${NGINX_WORKERS:-auto}" R_ACCESS_LOG="$access_log" R_ERROR_LOG="$error_log" R_ERROR_LOG_LEVEL="${NGINX_ERROR_LOG_LEVEL:-warn}" \
 awk '
   function put(s, key, val,   i, out) {
     out = ""
@@ -92,6 +95,7 @@ awk '
     line = put(line, "@@WORKERS@@", ENVIRON["R_WORKERS"])
     line = put(line, "@@ACCESS_LOG@@", ENVIRON["R_ACCESS_LOG"])
     line = put(line, "@@ERROR_LOG_LEVEL@@", ENVIRON["R_ERROR_LOG_LEVEL"])
+    line = put(line, "@@ERROR_LOG@@", ENVIRON["R_ERROR_LOG"])
     if (line ~ /@@[A-Z_]+@@/) { print "unknown placeholder in template: " line > "/dev/stderr"; exit 3 }
     print line
   }
