@@ -3,7 +3,7 @@
  * plain HTTP requests (no automatic decompression, so headers can be checked as sent).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, chmodSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, chmodSync, chownSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -131,12 +131,18 @@ export function nginxConfigTest(upstreams: string[], settings: NginxSettings = {
 }
 
 /** Starts the shipped nginx config in the foreground in front of `upstreams` ("127.0.0.1:port"). */
-export async function startNginx(upstreams: string[], settings: NginxSettings = {}): Promise<NginxHandle> {
+export async function startNginx(upstreams: string[], settings: NginxSettings = {}, opts: { uid?: number; gid?: number } = {}): Promise<NginxHandle> {
   const prefix = mkdtempSync(path.join(os.tmpdir(), 'gw-nginx-'));
   // Started as root, nginx's workers drop to "nobody" and must reach the temp folders under the prefix.
   chmodSync(prefix, 0o755);
+  if (opts.uid !== undefined) chownSync(prefix, opts.uid, opts.gid ?? opts.uid);
   const port = await freePort();
-  const proc = spawn('sh', [path.join(ROOT, 'nginx/run.sh')], { env: nginxEnv(prefix, port, upstreams, settings), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('sh', [path.join(ROOT, 'nginx/run.sh')], {
+    env: nginxEnv(prefix, port, upstreams, settings),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    uid: opts.uid,
+    gid: opts.gid,
+  });
   let output = '';
   proc.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { NGINX_BIN, ROOT, freePort, nginxConfigTest, postJson, request, startNginx, type NginxHandle } from './harness.ts';
@@ -174,6 +174,30 @@ describe('nginx when replicas fail', () => {
     } finally {
       await nginx.stop();
       await live.close().catch(() => undefined);
+    }
+  });
+});
+
+describe('nginx unprivileged', () => {
+  it.runIf(process.getuid?.() === 0)('runs as an ordinary user in the foreground, writing only under its prefix', async () => {
+    const nobody = 65534;
+    const up = await fakeReplica('u');
+    const nginx = await startNginx([up.addr], {}, { uid: nobody, gid: nobody });
+    try {
+      expect((await request(`${nginx.url}/v1/models`)).status).toBe(200);
+      expect((await request(`${nginx.url}/`)).status).toBe(200);
+      // A body big enough to be spooled to client_body_temp_path under the prefix.
+      const big = await postJson(`${nginx.url}/v1/classify`, { inputs: 'x'.repeat(200_000) });
+      expect(big.status).toBe(200);
+      expect(up.seen.at(-1)?.body.length).toBeGreaterThan(200_000);
+      const pid = Number(readFileSync(path.join(nginx.prefix, 'nginx.pid'), 'utf8'));
+      expect(pid).toBe(nginx.proc.pid); // run.sh exec's nginx: the PID the test holds is the master
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(nobody));
+      for (const d of ['client_body', 'proxy']) expect(statSync(path.join(nginx.prefix, 'tmp', d)).uid).toBe(nobody);
+    } finally {
+      await nginx.stop();
+      await up.close();
     }
   });
 });
