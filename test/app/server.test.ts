@@ -85,7 +85,7 @@ describe('the gateway process', () => {
     const g = await startGateway({ GATEWAY_MODELS: localModels(), GATEWAY_SERVER__DRAIN_DELAY_MS: '1500', GATEWAY_SERVER__SHUTDOWN_GRACE_MS: '120000' });
     running.push(g);
     await g.waitReady();
-    const context = Array.from({ length: 3000 }, (_, i) => `word${i % 97} is here`).join(' ');
+    const context = Array.from({ length: 1000 }, (_, i) => `word${i % 97} is here`).join(' ');
     const items = Array.from({ length: 8 }, () => ({ question: 'Which word is here?', context }));
     let longDone = false;
     const long = post(`${g.url}/v1/qa/batch`, { items }).then(async (r) => {

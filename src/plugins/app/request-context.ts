@@ -52,6 +52,9 @@ async function requestContext(app: FastifyInstance) {
   });
 
   app.addHook('onSend', async (request, reply) => {
+    // While draining, every answer closes its connection: a kept-alive socket would hold the close open
+    // until its keep-alive timeout (72 s in Fastify) ran out.
+    if (app.draining) reply.header('connection', 'close');
     const t = request.timings;
     if (!t) return;
     reply.header('x-tokenize-time', fmt(t.tokenizeMs));
