@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import fc from 'fast-check';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { buildApp, testConfig } from '../helpers/app.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -127,6 +128,8 @@ describe('requests generated from the OpenAPI document', () => {
     // The mix shows the generator reached past validation into the services, and into each kind of refusal.
     for (const code of [200, 400, 404, 413, 415]) expect(statuses.get(code) ?? 0, `status ${code}: ${JSON.stringify([...statuses])}`).toBeGreaterThan(0);
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+    mkdirSync('test-output', { recursive: true });
+    writeFileSync('test-output/fuzz.json', JSON.stringify({ total, statuses: Object.fromEntries([...statuses].sort()) }, null, 1));
     expect(total).toBeGreaterThanOrEqual(2000);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((await app.inject('/health/ready')).statusCode).toBe(200);

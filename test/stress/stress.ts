@@ -6,7 +6,8 @@
  *
  *   overload: measure capacity (closed loop, 32 connections), then 4x that rate open-loop for 30 s:
  *             no crash, only 200/429/503, /health/live p99 within 50 ms, admitted requests all answered.
- *   soak:     a steady half-capacity load for 10 minutes: resident memory after warm-up grows < 5 %,
+ *   soak:     a steady load over every task route for 10 minutes (a quarter of the embeddings capacity,
+ *             or STRESS_SOAK_RPS): every request answered 200, resident memory after warm-up grows < 5 %,
  *             no latency drift (p50 of the last minute within 1.5x of the second minute).
  */
 import autocannon from 'autocannon';
@@ -18,6 +19,8 @@ import { startGateway, type GatewayProcess } from '../helpers/gateway-process.ts
 const soak = process.argv.includes('--soak');
 const OVERLOAD_S = Number(process.env.STRESS_OVERLOAD_S ?? 30);
 const SOAK_S = Number(process.env.STRESS_SOAK_S ?? 600);
+/** Soak rate in requests/s; half the measured capacity when unset. */
+const SOAK_RPS = process.env.STRESS_SOAK_RPS ? Number(process.env.STRESS_SOAK_RPS) : undefined;
 const failures: string[] = [];
 const check = (ok: boolean, what: string) => {
   if (!ok) failures.push(what);
@@ -58,6 +61,28 @@ function probeLiveness(url: string) {
         child.kill('SIGTERM');
       }),
   };
+}
+
+const QA_CONTEXT = 'The curl package is maintained by the Debian curl Maintainers. It is a command line tool for transferring data with URL syntax, in the web section. ';
+
+/** Every task route in turn, each body made unique by autocannon's id so no cache answers. */
+function mixed(url: string, opts: { connections: number; duration: number; overallRate?: number }) {
+  const json = { 'content-type': 'application/json' };
+  return autocannon({
+    url,
+    connections: opts.connections,
+    duration: opts.duration,
+    overallRate: opts.overallRate,
+    idReplacement: true,
+    timeout: 30,
+    requests: [
+      { method: 'POST', path: '/v1/embeddings', headers: json, body: JSON.stringify({ input: ['soak [<id>] sentence one', 'soak [<id>] sentence two'] }) },
+      { method: 'POST', path: '/v1/qa', headers: json, body: JSON.stringify({ question: 'Who maintains curl [<id>]?', context: QA_CONTEXT.repeat(4) }) },
+      { method: 'POST', path: '/v1/classify', headers: json, body: JSON.stringify({ inputs: ['a text editor [<id>]', 'a puzzle game [<id>]'] }) },
+      { method: 'POST', path: '/v1/similarity', headers: json, body: JSON.stringify({ sentence_1: 'a man plays [<id>] guitar', sentence_2: 'someone plays music [<id>]' }) },
+      { method: 'POST', path: '/v1/essays/score', headers: json, body: JSON.stringify({ essay: `Libraries matter [<id>]. ${QA_CONTEXT}`, model: 'essay-demo-bands' }) },
+    ],
+  });
 }
 
 function load(url: string, opts: { connections: number; duration: number; overallRate?: number }) {
@@ -124,11 +149,11 @@ async function main() {
     check(after.status === 200, 'serves normally after the overload');
 
     if (soak) {
-      const samples: { t: number; rss: number; p50: number; p99: number; rps: number }[] = [];
+      const samples: { t: number; rss: number; p50: number; p99: number; rps: number; non2xx: number }[] = [];
       const t0 = Date.now();
       for (let i = 0; (Date.now() - t0) / 1000 < SOAK_S && i < 1000; i++) {
-        const r = await load(gw.url, { connections: 8, duration: 10, overallRate: Math.round(capacity / 2) });
-        samples.push({ t: Math.round((Date.now() - t0) / 1000), rss: rssMb(pid), p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average });
+        const r = await mixed(gw.url, { connections: 8, duration: 10, overallRate: SOAK_RPS ?? Math.round(capacity / 4) });
+        samples.push({ t: Math.round((Date.now() - t0) / 1000), rss: rssMb(pid), p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, non2xx: r.non2xx });
         console.log(JSON.stringify(samples.at(-1)));
       }
       const warm = samples.filter((s) => s.t >= 60);
@@ -137,6 +162,7 @@ async function main() {
       const early = percentile(samples.filter((s) => s.t > 60 && s.t <= 120).map((s) => s.p50), 50);
       const late = percentile(samples.filter((s) => s.t > SOAK_S - 60).map((s) => s.p50), 50);
       figures.soak = { seconds: SOAK_S, rss_after_warmup_mb: rss0, rss_max_mb: rss1, growth_pct: ((rss1 - rss0) / rss0) * 100, p50_second_minute_ms: early, p50_last_minute_ms: late, samples };
+      check(samples.every((x) => x.non2xx === 0), 'every soak request answered 200');
       check((rss1 - rss0) / rss0 < 0.05, `resident memory growth after warm-up ${(((rss1 - rss0) / rss0) * 100).toFixed(1)} % < 5 %`);
       check(late <= early * 1.5 + 1, `no latency drift: p50 ${early} ms in minute 2, ${late} ms in the last minute`);
     }
