@@ -3,7 +3,7 @@ import hashlib, json, math, os, random
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = os.path.join(HERE, ".work")
+WORK = os.environ.get("TRAIN_WORK", os.path.join(HERE, ".work"))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(ROOT, "models")
 os.makedirs(WORK, exist_ok=True)

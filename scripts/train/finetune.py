@@ -238,7 +238,9 @@ def run_qa(cfg, bs, lr):
 
     def loss(batch):
         ids, att, tt = pad_batch(batch); s, e = model(ids, att, tt)
-        neg = (1 - att) * -10000.0
+        allowed = (tt == 1) & (att == 1)  # context tokens (segment B) ...
+        allowed[:, 0] = True  # ... and [CLS], the no-answer target
+        neg = (~allowed).float() * -10000.0
         ys = torch.tensor([r["s"] for r in batch]); ye = torch.tensor([r["e"] for r in batch])
         return (F.cross_entropy(s + neg, ys) + F.cross_entropy(e + neg, ye)) / 2
     secs = train_loop(model, data["train"], STEPS, bs, lr, loss)

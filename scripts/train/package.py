@@ -140,7 +140,10 @@ def card(name, m, cfg, g, val, onnx_bytes):
               "break in order, topic or grammar. It knows nothing about argument quality, spelling, style or content.", ""]
         sources = [DEBIAN]
         L_data = (f"{M['train_n']} training texts (every training paragraph twice, each with its own random k), 1 text per paragraph "
-                  "for dev and test, k uniform in 0..5; paragraphs split by Debian source package.")
+                  "for dev and test, k uniform in 0..5; paragraphs split by Debian source package. Head: besides the masked mean of "
+                  "the encoder states, a per-token head estimates where the text is damaged; it is trained with an auxiliary "
+                  "token-level loss on the known corrupted words (intruded or moved sentences, words next to a deletion, scrambled "
+                  "windows), and the score head also sees the fraction and count of suspect tokens. Only `logits` is exported.")
         metric_lines += ["| split | n | QWK | Pearson | MAE | length-only baseline QWK / Pearson / MAE |", "|---|---|---|---|---|---|"]
         for s in ("test", "dev"):
             r = M[s]; b = r["baseline_length"]
