@@ -1,7 +1,8 @@
 /**
  * The heavier reliability checks (`npm run test:stress`, run by CI too; `-- --soak` adds the 10-minute
  * soak). A real gateway process with the demo models; load from autocannon in this process; liveness
- * probed from a separate process so its latencies are not this process's. Prints the figures as JSON,
+ * probed from a separate process so its latencies are not the load generator's; the load generator runs at
+ * nice 10, as a remote client would not compete for the gateway's cores. Prints the figures as JSON,
  * writes them to test-output/stress.json, and exits non-zero when a check fails.
  *
  *   overload: measure capacity (closed loop, 32 connections), then 4x that rate open-loop for 30 s:
@@ -10,7 +11,7 @@
  *             or STRESS_SOAK_RPS): every request answered 200, resident memory after warm-up grows < 5 %,
  *             no latency drift (p50 of the last minute within 1.5x of the second minute).
  */
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { DEMO_MODELS, demoZip } from '../helpers/app.ts';
@@ -68,7 +69,7 @@ const QA_CONTEXT = 'The curl package is maintained by the Debian curl Maintainer
 /** Every task route in turn, each body made unique by autocannon's id so no cache answers. */
 function mixed(url: string, opts: { connections: number; duration: number; overallRate?: number }) {
   const json = { 'content-type': 'application/json' };
-  return autocannon({
+  return niced({
     url,
     connections: opts.connections,
     duration: opts.duration,
@@ -85,8 +86,19 @@ function mixed(url: string, opts: { connections: number; duration: number; overa
   });
 }
 
+/** Runs autocannon in a child process at nice 10 (see load.ts) and returns its result. */
+function niced(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('nice', ['-n', '10', process.execPath, '--import', 'tsx', 'test/stress/load.ts', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`load generator exited with ${code}`))));
+  });
+}
+
 function load(url: string, opts: { connections: number; duration: number; overallRate?: number }) {
-  return autocannon({
+  return niced({
     url: `${url}/v1/embeddings`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
