@@ -95,10 +95,22 @@ export class ModelBatcher {
     return this.queue[0]?.enqueuedAt;
   }
 
+  /**
+   * Early admission: throws 503 when at least `n` more sequences would not fit, so an overloaded gateway
+   * refuses before spending the event loop on tokenizing a request it cannot queue.
+   */
+  admit(n: number): void {
+    if (this.queue.length + n > this.limits.queueCapacity) {
+      throw new GatewayError('overloaded', `model ${this.model} is at capacity (${this.limits.queueCapacity} queued sequences); retry shortly`, { retryAfter: 1 });
+    }
+  }
+
   submit(seqs: Sequence[], opts: SubmitOptions = {}): Promise<SubmitResult> {
     if (seqs.length === 0) return Promise.resolve({ rows: [], queueMs: 0, inferenceMs: 0 });
-    if (this.queue.length + seqs.length > this.limits.queueCapacity) {
-      return Promise.reject(new GatewayError('overloaded', `model ${this.model} is at capacity (${this.limits.queueCapacity} queued sequences); retry shortly`, { retryAfter: 1 }));
+    try {
+      this.admit(seqs.length);
+    } catch (err) {
+      return Promise.reject(err);
     }
     const now = Date.now();
     return new Promise<SubmitResult>((resolve, reject) => {

@@ -14,6 +14,7 @@ export async function encodeWhole(
   opts: { field: string; truncate?: boolean; /** Each text's index in the caller's list, and its length, for messages. */ positions?: number[]; total?: number },
 ): Promise<Sequence[]> {
   const max = model.manifest.maxLength;
+  model.batcher.admit(texts.length);
   return timedTokenize(ctx, () =>
     Promise.all(
       texts.map(async (text, i) => {

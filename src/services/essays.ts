@@ -9,6 +9,7 @@ import { run } from './encode.ts';
  */
 export async function scoreEssays(model: ServingModel, essays: string[], ctx: ServiceContext, opts: { stride: number }): Promise<EssayScore[]> {
   const head = resolveEssayHead(model.manifest);
+  model.batcher.admit(essays.length);
   const perEssay = await timedTokenize(ctx, () => Promise.all(essays.map((e) => model.tokenizer.encodeWindows(e, { stride: opts.stride }))));
   const flat = perEssay.flat();
   const res = await run(model, flat.map((w) => ({ ids: w.ids, typeIds: w.typeIds })), ctx);

@@ -19,6 +19,7 @@ export async function answerQuestions(model: ServingModel, items: QaItem[], ctx:
   const out: (QaResult | undefined)[] = keys.map((k) => cache?.get(k)?.value as QaResult | undefined);
   const todo = out.flatMap((r, i) => (r ? [] : [i]));
   if (todo.length === 0) return out as QaResult[];
+  model.batcher.admit(todo.length);
   const perItem = await timedTokenize(ctx, () => Promise.all(todo.map((i) => model.tokenizer.encodePairWindows(items[i].question, items[i].context, { stride: opts.stride }))));
   const res = await run(model, perItem.flat().map((w) => ({ ids: w.ids, typeIds: w.typeIds })), ctx);
   let at = 0;
