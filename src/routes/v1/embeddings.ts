@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { embed } from '../../services/embeddings.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
+import { checkBatch, checkText } from '../limits.ts';
 import { ctxOf } from '../context.ts';
 
 const Body = Type.Object(
@@ -47,11 +48,10 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Response, ...inferenceErrors },
     },
     handler: async (req) => {
-      const texts = typeof req.body.input === 'string' ? [req.body.input] : req.body.input;
-      if (texts.length > limits.maxBatchItems) throw new GatewayError('too_large', `input has ${texts.length} texts; at most ${limits.maxBatchItems}`);
-      texts.forEach((t, i) => {
-        if (t.length > limits.maxTextChars) throw new GatewayError('too_large', `input${texts.length > 1 ? `[${i}]` : ''} is ${t.length} characters; at most ${limits.maxTextChars}`);
-      });
+      const list = Array.isArray(req.body.input);
+      const texts = list ? (req.body.input as string[]) : [req.body.input as string];
+      checkBatch('input', texts.length, limits.maxBatchItems);
+      texts.forEach((t, i) => checkText(list ? `input[${i}]` : 'input', t, limits.maxTextChars));
       const model = app.models.resolve('sentence-similarity', req.body.model);
       const { vectors, tokens } = await embed(model, texts, ctxOf(req), { truncate: req.body.truncate });
       const dim = vectors[0]?.length ?? 0;
