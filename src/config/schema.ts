@@ -69,6 +69,11 @@ export const ConfigSchema = Type.Object(
         workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 5, description: 'Linux nice value of the inference threads: above 0 the event loop (probes, admission, responses) keeps the CPU when inference saturates the cores.' }),
         maxBatchSize: Type.Integer({ minimum: 1, default: 32, description: 'Most sequences in one ONNX call.' }),
         maxBatchTokens: Type.Integer({ minimum: 1, default: 4096, description: 'Token budget of one call: rows × longest row (padding counts).' }),
+        latencyTargetMs: Type.Number({
+          minimum: 0,
+          default: 0,
+          description: 'When above 0, each model times a few batch sizes at warm-up and gets the token budget whose batches finish within this many ms (replacing maxBatchTokens for it); see /v1/models warmup.tuned.',
+        }),
         maxWaitMs: Type.Number({ minimum: 0, default: 0, description: 'How long a batch may wait for more work when a worker is free. 0: send at once; batches still form while workers are busy.' }),
         queueCapacity: Type.Integer({ minimum: 1, default: 2048, description: 'Sequences waiting per model; past it requests get 503 with Retry-After.' }),
         requestDeadlineMs: Type.Integer({ minimum: 1, default: 30_000, description: 'A request still queued after this long gets 503.' }),

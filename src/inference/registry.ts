@@ -28,7 +28,12 @@ export interface ModelStatus {
   threshold?: number;
   /** Milliseconds each boot step took. */
   timings: Record<string, number>;
-  warmup?: { shapes: { batch: number; seq: number; ms: number }[]; batch_invariance_max_diff?: number };
+  warmup?: {
+    shapes: { batch: number; seq: number; ms: number }[];
+    batch_invariance_max_diff?: number;
+    /** With inference.latencyTargetMs: the fitted cost of a batch and the token budget derived from it. */
+    tuned?: { target_ms: number; fixed_ms: number; ms_per_1k_tokens: number; batch_tokens: number };
+  };
 }
 
 /** A model that is ready to serve. */
@@ -176,7 +181,9 @@ export class ModelRegistry {
     }
     this.setState(m.name, 'warming');
     status.warmup = await this.timed(m.name, 'warmup', () => this.warmUp(m.name, manifest, tokenizer, spec));
-    const batcher = new ModelBatcher(m.name, spec, this.config.inference, this.scheduler);
+    // A latency target gives each model its own token budget, measured at warm-up; otherwise the config's.
+    const budget = status.warmup.tuned?.batch_tokens ?? this.config.inference.maxBatchTokens;
+    const batcher = new ModelBatcher(m.name, spec, { ...this.config.inference, maxBatchTokens: budget }, this.scheduler);
     const version = `${manifest.version}+${(status.sha256 ?? '').slice(0, 12)}`;
     const modelTokenizer = new ModelTokenizer(tokenizer, manifest.tokenizerPath, this.tokenizePool);
     this.serving.set(m.name, { name: m.name, manifest, tokenizer: modelTokenizer, batcher, spec, version });
@@ -207,10 +214,39 @@ export class ModelRegistry {
       await this.pool.runOnAll({ model: name, batch: shape.batch, seq: packed.seq, inputIds: packed.inputIds, typeIds: packed.typeIds, lengths: packed.lengths, fetches: spec.fetches, post: spec.post });
       timings.push({ ...shape, ms: Math.round(performance.now() - t0) });
     }
-    if (!checkBatchInvariance) return { shapes: timings };
+    const tuned = this.config.inference.latencyTargetMs > 0 ? await this.tuneBudget(name, spec, make, maxLen) : undefined;
+    if (!checkBatchInvariance) return { shapes: timings, tuned };
     const diff = await this.batchInvarianceDiff(name, spec, [{ ids: sample.ids, typeIds: sample.typeIds }, make(Math.min(maxLen, sample.ids.length * 3))]);
     if (diff > 1e-4) throw new BootError(name, 'warming', `batch invariance broken: a row's output moves by ${diff.toExponential(2)} when padded into a batch (limit 1e-4)`);
-    return { shapes: timings, batch_invariance_max_diff: diff };
+    return { shapes: timings, batch_invariance_max_diff: diff, tuned };
+  }
+
+  /**
+   * Times a few batch sizes of this model on one worker, fits ms ≈ fixed + k·tokens, and returns the token
+   * budget a batch can fill within inference.latencyTargetMs (at least one full-length row, at most 64k).
+   * Models differ: a small classifier can take far larger batches than a QA model for the same latency.
+   */
+  private async tuneBudget(name: string, spec: ModelRunSpec, make: (len: number) => Sequence, maxLen: number): Promise<NonNullable<NonNullable<ModelStatus['warmup']>['tuned']>> {
+    const target = this.config.inference.latencyTargetMs;
+    const seq = Math.min(maxLen, 64);
+    const points: { tokens: number; ms: number }[] = [];
+    for (const batch of [1, 4, 16, 32]) {
+      const runs: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const p = packBatch(Array.from({ length: batch }, () => make(seq)));
+        const res = await this.pool.run({ model: name, batch, seq: p.seq, inputIds: p.inputIds, typeIds: p.typeIds, lengths: p.lengths, fetches: spec.fetches, post: spec.post });
+        runs.push(res.inferenceMs);
+      }
+      points.push({ tokens: batch * seq, ms: runs.sort((a, b) => a - b)[1] });
+    }
+    const n = points.length;
+    const mx = points.reduce((a, p) => a + p.tokens, 0) / n;
+    const my = points.reduce((a, p) => a + p.ms, 0) / n;
+    const k = Math.max(1e-6, points.reduce((a, p) => a + (p.tokens - mx) * (p.ms - my), 0) / points.reduce((a, p) => a + (p.tokens - mx) ** 2, 0));
+    const fixed = Math.max(0, my - k * mx);
+    const budget = Math.round(Math.min(65_536, Math.max(maxLen, (target - fixed) / k)));
+    this.logger.info({ model: name, target_ms: target, fixed_ms: fixed, ms_per_1k_tokens: k * 1000, batch_tokens: budget }, `${name}: batch token budget from the latency target`);
+    return { target_ms: target, fixed_ms: Number(fixed.toFixed(3)), ms_per_1k_tokens: Number((k * 1000).toFixed(3)), batch_tokens: budget };
   }
 
   /** Largest absolute difference of the first row's outputs, run alone and inside a padded batch. */

@@ -77,3 +77,30 @@ describe('boot checks of a model against its task', () => {
     await app.close();
   });
 });
+
+describe('batch budget from a latency target', () => {
+  it('times each model at warm-up and gives it the token budget that fits the target, larger for a larger target', async () => {
+    const budgets: Record<number, Record<string, number>> = {};
+    for (const target of [5, 40]) {
+      const app = await buildApp(
+        testConfig({
+          models: ['classify-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })),
+          inference: { latencyTargetMs: target },
+        }),
+      );
+      const models = (await app.inject('/v1/models')).json().data;
+      budgets[target] = {};
+      for (const m of models) {
+        const t = m.warmup.tuned;
+        expect(t.target_ms).toBe(target);
+        expect(t.ms_per_1k_tokens).toBeGreaterThan(0);
+        expect(t.batch_tokens).toBeGreaterThanOrEqual(m.max_length);
+        budgets[target][m.name] = t.batch_tokens;
+      }
+      // The model serves with it.
+      expect((await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: ['a', 'b', 'c'] } })).statusCode).toBe(200);
+      await app.close();
+    }
+    for (const name of ['classify-demo', 'qa-demo']) expect(budgets[40][name]).toBeGreaterThan(budgets[5][name]);
+  });
+});

@@ -24,6 +24,7 @@ export const ModelInfo = Type.Object(
       Type.Object({
         shapes: Type.Array(Type.Object({ batch: Type.Integer(), seq: Type.Integer(), ms: Type.Number() })),
         batch_invariance_max_diff: Type.Optional(Type.Number()),
+        tuned: Type.Optional(Type.Object({ target_ms: Type.Number(), fixed_ms: Type.Number(), ms_per_1k_tokens: Type.Number(), batch_tokens: Type.Integer() })),
       }),
     ),
   },
