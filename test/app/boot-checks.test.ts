@@ -2,25 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import yauzl from 'yauzl';
 import { craftZip } from '../helpers/zip-craft.ts';
+import { readZip } from '../helpers/unzip.ts';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
-
-/** The files of a demo zip, so a test can change one and zip them again. */
-async function readZip(path: string): Promise<Record<string, Buffer>> {
-  const zip = await yauzl.openPromise(path, { lazyEntries: true });
-  const files: Record<string, Buffer> = {};
-  const entries = zip.eachEntry();
-  for (let next = await entries.next(); !next.done; next = await entries.next()) {
-    const entry = next.value;
-    if (entry.fileName.endsWith('/')) continue;
-    const chunks: Buffer[] = [];
-    for await (const c of await zip.openReadStreamPromise(entry)) chunks.push(c as Buffer);
-    files[entry.fileName] = Buffer.concat(chunks);
-  }
-  zip.close();
-  return files;
-}
 
 async function variant(name: string, from: string, change: (gateway: Record<string, unknown>) => Record<string, unknown>): Promise<string> {
   const files = await readZip(demoZip(from));
