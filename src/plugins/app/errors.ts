@@ -42,6 +42,8 @@ export function toGatewayError(err: FastifyError | GatewayError | Error, ctx: { 
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatewayError('too_large', ctx.bodyLimit ? `request body is over the limit of ${ctx.bodyLimit} bytes` : 'request body is over the size limit', { details: { limit: ctx.bodyLimit } });
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new GatewayError('too_large', ctx.bodyLimit ? `uploaded file is over the limit of ${ctx.bodyLimit} bytes` : 'uploaded file is over the size limit', { details: { limit: ctx.bodyLimit } });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new GatewayError('unsupported_media_type', 'unsupported content type; send application/json (or multipart/form-data for file uploads)');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
