@@ -10,7 +10,7 @@ interface Job {
   onnx: string;
   tokenizer: string;
   maxLength: number;
-  kind: 'single' | 'pair';
+  kind: 'single' | 'pair' | 'windows';
   items: { a: string; b?: string }[];
   batch: number;
   tokenize: boolean;
@@ -21,7 +21,7 @@ const session = await ort.InferenceSession.create(job.onnx, { intraOpNumThreads:
 const tok = await TextTokenizer.fromFile(job.tokenizer, { maxLength: job.maxLength });
 /** Every window an item needs, as the gateway reads it (a 300-word QA context is two windows). */
 const encode = async (it: { a: string; b?: string }) => {
-  const ws = job.kind === 'pair' ? await tok.encodePairWindows(it.a, it.b!, { stride: 64 }) : [await tok.encodeTruncated(it.a)];
+  const ws = job.kind === 'pair' ? await tok.encodePairWindows(it.a, it.b!, { stride: 64 }) : job.kind === 'windows' ? await tok.encodeWindows(it.a, { stride: 32 }) : [await tok.encodeTruncated(it.a)];
   return ws.map((w) => ({ ids: w.ids, typeIds: w.typeIds }));
 };
 // Raw mode tokenizes before the clock starts.
@@ -47,10 +47,13 @@ async function runBatch(rows: { ids: number[]; typeIds: number[] }[]) {
 parentPort!.postMessage({ ready: true });
 await new Promise((r) => parentPort!.once('message', r));
 const t0 = performance.now();
+const callMs: number[] = [];
 for (let i = 0; i < job.items.length; i += job.batch) {
+  const c0 = performance.now();
   const slice = job.items.slice(i, i + job.batch);
   const rows = (pre ? pre.slice(i, i + job.batch) : await Promise.all(slice.map(encode))).flat();
   // `batch` counts items; their windows go in rows of at most `batch` windows.
   for (let k = 0; k < rows.length; k += job.batch) await runBatch(rows.slice(k, k + job.batch));
+  callMs.push(performance.now() - c0);
 }
-parentPort!.postMessage({ items: job.items.length, ms: performance.now() - t0 });
+parentPort!.postMessage({ items: job.items.length, ms: performance.now() - t0, callMs });
