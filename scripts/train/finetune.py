@@ -21,10 +21,36 @@ def log(*a):
     print(f"[{NAME} {time.strftime('%H:%M:%S')}]", *a, flush=True)
 
 
+def load_from_onnx(model, path):
+    """Recover a fine-tuned model's weights from its exported ONNX graph: named initializers map to parameters;
+    constant-folded MatMul weights (transposed nn.Linear weights) come in module order."""
+    import onnx
+    from onnx import numpy_helper
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    sd = model.state_dict(); new = {}
+    mats = [v for k, v in inits.items() if k.startswith("onnx::MatMul")]
+    linear_w = [k for k in sd if k.endswith(".weight") and sd[k].ndim == 2 and k not in inits]
+    assert len(mats) == len(linear_w), (len(mats), linear_w)
+    for k, v in zip(linear_w, mats):
+        assert tuple(v.T.shape) == tuple(sd[k].shape), k
+        new[k] = torch.from_numpy(v.T.copy())
+    for k in sd:
+        if k in inits:
+            new[k] = torch.from_numpy(inits[k].copy())
+    model.load_state_dict(new)
+
+
 def load_encoder(model):
     path = os.environ.get("PRETRAINED", os.path.join(WORK, "pretrained.pt"))
     ck = torch.load(path)
     model.enc.load_state_dict(ck["encoder"])
+    init = os.environ.get("INIT_FROM")  # continue from an earlier fine-tuning run (weights.pt or model.onnx)
+    if init:
+        if init.endswith(".onnx"):
+            load_from_onnx(model, init)
+        else:
+            model.load_state_dict(torch.load(init))
+        log("continuing from", init)
     return {"pretrain_steps": ck["steps"], "pretrain_seconds": round(ck["seconds"]), "pretrain_mlm_loss": round(ck["loss"], 3),
             "pretrain_seq": ck.get("seq", 128), "pretrain_batch": ck.get("batch", 64)}
 
@@ -325,6 +351,7 @@ def main():
     t0 = time.time()
     model, metrics, secs, info, extra, probe = runners[NAME]()
     log(json.dumps(metrics)[:1500])
+    torch.save(model.state_dict(), os.path.join(OUT, "weights.pt"))  # to continue training later
     export(model, os.path.join(OUT, "model.onnx"))
     # reference outputs for the ONNX parity / batch-invariance check (validate.mjs)
     ref = []
@@ -337,8 +364,12 @@ def main():
     hf = cfg.to_hf(**extra)
     json.dump(hf, open(os.path.join(OUT, "config.json"), "w"), indent=2)
     params = sum(p.numel() for p in model.parameters())
+    prev = None
+    if os.environ.get("INIT_FROM"):  # the run this one continued: its steps and time belong to this model too
+        pm = json.load(open(os.path.join(os.path.dirname(os.environ["INIT_FROM"]), "metrics.json")))
+        prev = {k: pm[k] for k in ("finetune_steps", "steps_done", "batch_size", "lr", "finetune_seconds", "previous") if k in pm}
     json.dump({"name": NAME, "metrics": metrics, "finetune_steps": STEPS, "batch_size": bs, "lr": lr,
-               "finetune_seconds": round(secs), "steps_done": DONE, "total_seconds": round(time.time() - t0), "parameters": params,
+               "finetune_seconds": round(secs), "steps_done": DONE, "previous": prev, "total_seconds": round(time.time() - t0), "parameters": params,
                **info, "contrastive_steps": int(os.environ.get("CONTRASTIVE_STEPS", STEPS)) if NAME == "sts-demo" else None},
               open(os.path.join(OUT, "metrics.json"), "w"), indent=2)
     log("done", round(time.time() - t0), "s")

@@ -1,0 +1,287 @@
+/**
+ * The shipped demo model zoo (models/*.zip, built by scripts/train/build-all.sh): every zip has the artifact layout
+ * of ../shared/API.md "Model artifacts", a gateway.json that passes the schema, an ONNX graph whose input and output
+ * names fit its task, a tokenizer the Rust bindings load, and gives sane answers on one real input.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import yauzl from 'yauzl';
+import * as ort from 'onnxruntime-node';
+import { Tokenizer, type Encoding } from '@anush008/tokenizers';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+const MODELS_DIR = path.resolve(import.meta.dirname, '../../models');
+const ZIP_LIMIT = 10 * 1024 * 1024;
+const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.onnx', 'gateway.json', 'MODEL_CARD.md'];
+const SPECIAL_IDS = { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, '[MASK]': 4 };
+
+const Task = Type.Union([Type.Literal('question-answering'), Type.Literal('sentence-similarity'), Type.Literal('essay-scoring'), Type.Literal('text-classification')]);
+const GatewayJson = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    version: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+$' }),
+    task: Task,
+    max_length: Type.Integer({ minimum: 8 }),
+    labels: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    output: Type.Union([Type.Literal('softmax'), Type.Literal('sigmoid'), Type.Literal('identity')]),
+    pooling: Type.Optional(Type.Union([Type.Literal('mean'), Type.Literal('cls')])),
+    score: Type.Optional(
+      Type.Object(
+        { min: Type.Number(), max: Type.Number(), round: Type.Number({ exclusiveMinimum: 0 }), bandScores: Type.Optional(Type.Array(Type.Number())) },
+        { additionalProperties: false },
+      ),
+    ),
+    threshold: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
+    description: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
+type GatewayJson = Static<typeof GatewayJson>;
+
+/** Output names the gateway looks for, per task. */
+const OUTPUTS: Record<GatewayJson['task'], string[][]> = {
+  'question-answering': [['start_logits', 'end_logits']],
+  'sentence-similarity': [['last_hidden_state'], ['sentence_embedding']],
+  'essay-scoring': [['logits']],
+  'text-classification': [['logits']],
+};
+
+interface Loaded {
+  dir: string;
+  entries: string[];
+  gateway: GatewayJson;
+  config: Record<string, unknown> & { max_position_embeddings: number; vocab_size: number; hidden_size: number; id2label?: Record<string, string> };
+  session: ort.InferenceSession;
+  tokenizer: Tokenizer;
+}
+
+function unzip(zipPath: string, dest: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(zipPath, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      const names: string[] = [];
+      zip.on('error', reject);
+      zip.on('end', () => resolve(names));
+      zip.on('entry', (entry: yauzl.Entry) => {
+        const target = path.join(dest, entry.fileName);
+        if (path.isAbsolute(entry.fileName) || !target.startsWith(dest + path.sep)) return reject(new Error(`unsafe entry ${entry.fileName}`));
+        names.push(entry.fileName);
+        if (entry.fileName.endsWith('/')) return zip.readEntry();
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        zip.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(e);
+          stream.pipe(fs.createWriteStream(target)).on('finish', () => zip.readEntry()).on('error', reject);
+        });
+      });
+      zip.readEntry();
+    });
+  });
+}
+
+function feeds(encodings: Encoding[]): Record<string, ort.Tensor> {
+  const t = Math.max(...encodings.map((e) => e.getLength()));
+  const ids = new BigInt64Array(encodings.length * t);
+  const att = new BigInt64Array(encodings.length * t);
+  const typ = new BigInt64Array(encodings.length * t);
+  encodings.forEach((e, i) => {
+    const id = e.getIds();
+    const tt = e.getTypeIds();
+    id.forEach((v, j) => {
+      ids[i * t + j] = BigInt(v);
+      att[i * t + j] = 1n;
+      typ[i * t + j] = BigInt(tt[j]);
+    });
+  });
+  const dims = [encodings.length, t];
+  return { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', att, dims), token_type_ids: new ort.Tensor('int64', typ, dims) };
+}
+
+/** Row i of a [batch, ...] output, keeping only the first n positions for per-token outputs. */
+function row(t: ort.Tensor, i: number, n?: number): number[] {
+  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  const flat = Array.from(t.data as Float32Array).slice(i * per, (i + 1) * per);
+  if (n === undefined || t.dims.length < 2) return flat;
+  return flat.slice(0, n * (t.dims.length === 3 ? t.dims[2] : 1));
+}
+
+const softmax = (x: number[]): number[] => {
+  const m = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+};
+
+function meanPool(t: ort.Tensor, i: number, n: number): number[] {
+  const h = t.dims[2];
+  const v = row(t, i, n);
+  const out = new Array<number>(h).fill(0);
+  for (let j = 0; j < n; j++) for (let k = 0; k < h; k++) out[k] += v[j * h + k] / n;
+  const norm = Math.hypot(...out);
+  return out.map((x) => x / norm);
+}
+const dot = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * b[i], 0);
+
+const zips = fs.existsSync(MODELS_DIR) ? fs.readdirSync(MODELS_DIR).filter((f) => f.endsWith('.zip')).sort() : [];
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'zoo-test-'));
+const loaded = new Map<string, Loaded>();
+
+async function load(zip: string): Promise<Loaded> {
+  const cached = loaded.get(zip);
+  if (cached) return cached;
+  const dir = path.join(tmpRoot, zip.replace(/\.zip$/, ''));
+  await fsp.mkdir(dir, { recursive: true });
+  const entries = await unzip(path.join(MODELS_DIR, zip), dir);
+  const gateway = JSON.parse(await fsp.readFile(path.join(dir, 'gateway.json'), 'utf8')) as GatewayJson;
+  const config = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8')) as Loaded['config'];
+  const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const tokenizer = Tokenizer.fromFile(path.join(dir, 'tokenizer.json'));
+  const l = { dir, entries, gateway, config, session, tokenizer };
+  loaded.set(zip, l);
+  return l;
+}
+
+afterAll(async () => {
+  for (const l of loaded.values()) await l.session.release();
+  await fsp.rm(tmpRoot, { recursive: true, force: true });
+});
+
+describe('demo model zoo', () => {
+  it('ships the five demo models', () => {
+    expect(zips).toEqual(['classify-demo.zip', 'essay-demo-bands.zip', 'essay-demo.zip', 'qa-demo.zip', 'sts-demo.zip']);
+  });
+
+  describe.each(zips)('%s', (zip) => {
+    let m: Loaded;
+    beforeAll(async () => {
+      m = await load(zip);
+    });
+
+    it('is at most 10 MB and has the artifact layout', () => {
+      expect(fs.statSync(path.join(MODELS_DIR, zip)).size).toBeLessThanOrEqual(ZIP_LIMIT);
+      for (const f of REQUIRED_FILES) expect(m.entries).toContain(f);
+    });
+
+    it('has a gateway.json that passes the schema and agrees with config.json', () => {
+      const errors = [...Value.Errors(GatewayJson, m.gateway)].map((e) => `${e.instancePath} ${e.message}`);
+      expect(errors).toEqual([]);
+      expect(m.gateway.name).toBe(zip.replace(/\.zip$/, ''));
+      expect(m.gateway.max_length).toBeLessThanOrEqual(m.config.max_position_embeddings);
+      if (m.gateway.labels) {
+        expect(m.config.id2label).toBeDefined();
+        expect(m.gateway.labels).toEqual(Object.keys(m.config.id2label ?? {}).sort((a, b) => Number(a) - Number(b)).map((k) => m.config.id2label?.[k]));
+      }
+      if (m.gateway.task === 'sentence-similarity') {
+        expect(m.gateway.pooling).toBe('mean');
+        expect(typeof m.gateway.threshold).toBe('number');
+      }
+      if (m.gateway.task === 'essay-scoring') expect(m.gateway.score).toMatchObject({ min: 1, max: 6 });
+      expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/baseline/i);
+    });
+
+    it('has the shared WordPiece tokenizer with the BERT template', async () => {
+      for (const [tok, id] of Object.entries(SPECIAL_IDS)) expect(m.tokenizer.tokenToId(tok)).toBe(id);
+      expect(m.tokenizer.getVocabSize(true)).toBe(m.config.vocab_size);
+      const enc = await m.tokenizer.encode('Free Software, for everyone!', 'Open source');
+      expect(enc.getTokens()).toEqual(['[CLS]', 'free', 'software', ',', 'for', 'every', '##one', '!', '[SEP]', 'open', 'source', '[SEP]']);
+      expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+    });
+
+    it('has the ONNX inputs and outputs of its task', () => {
+      expect([...m.session.inputNames].sort()).toEqual(['attention_mask', 'input_ids', 'token_type_ids']);
+      expect(OUTPUTS[m.gateway.task]).toContainEqual([...m.session.outputNames]);
+    });
+
+    it('gives a row the same outputs alone and inside a padded batch', async () => {
+      const short = await m.tokenizer.encode('Short input.');
+      const long = await m.tokenizer.encode('A noticeably longer input sentence, so that the short one gets padded inside the batch.');
+      const alone = await m.session.run(feeds([short]));
+      const batch = await m.session.run(feeds([long, short]));
+      for (const name of m.session.outputNames) {
+        const a = row(alone[name], 0, short.getLength());
+        const b = row(batch[name], 1, short.getLength());
+        expect(b.length).toBe(a.length);
+        expect(Math.max(...a.map((v, i) => Math.abs(v - b[i])))).toBeLessThan(1e-4);
+      }
+    });
+
+    it('answers one real input sensibly', async () => {
+      const task = m.gateway.task;
+      if (task === 'question-answering') {
+        // Held-out: neovim's source package is in the test split and both phrasings were never used in training.
+        // qa-demo is weak (see its card): its span ranking finds short facts, but its no-answer score still wins on
+        // most answerable questions, so this checks the best span, and that an absent package gets no answer.
+        m.tokenizer.setTruncation(m.gateway.max_length, { strategy: 'OnlySecond' as never });
+        const run = async (question: string, context: string): Promise<{ span: string; spanScore: number; nullScore: number }> => {
+          const enc = await m.tokenizer.encode(question, context);
+          const out = await m.session.run(feeds([enc]));
+          expect(out.start_logits.dims).toEqual([1, enc.getLength()]);
+          expect(out.end_logits.dims).toEqual([1, enc.getLength()]);
+          const st = row(out.start_logits, 0);
+          const en = row(out.end_logits, 0);
+          const seq = enc.getSequenceIds();
+          const offs = enc.getOffsets();
+          let best = -Infinity;
+          let span: [number, number] = [0, 0];
+          for (let i = 0; i < st.length; i++) {
+            if (seq[i] !== 1) continue;
+            for (let j = i; j < Math.min(st.length, i + 64); j++) {
+              if (seq[j] === 1 && st[i] + en[j] > best) [best, span] = [st[i] + en[j], [i, j]];
+            }
+          }
+          return { span: context.slice(offs[span[0]][0], offs[span[1]][1]), spanScore: best, nullScore: st[0] + en[0] };
+        };
+        const answerable = await run(
+          'How many kilobytes does neovim occupy?',
+          'neovim belongs to the editors section. Once installed, neovim takes 4680 kB. The packaged version of neovim is 0.7.2-7.',
+        );
+        expect(answerable.span).toBe('4680 kB');
+        const absent = await run(
+          'Name the maintainer of neovim.',
+          'apache2 is maintained by Debian Apache Maintainers. The installed size of neovim is 4680 kB.',
+        );
+        expect(absent.nullScore).toBeGreaterThan(absent.spanScore);
+      } else if (task === 'sentence-similarity') {
+        const sents = ['A man is playing a guitar.', 'A man plays the guitar on stage.', 'A woman is slicing an onion in the kitchen.'];
+        const encs = await Promise.all(sents.map((s) => m.tokenizer.encode(s)));
+        const out = await m.session.run(feeds(encs));
+        const h = out[m.session.outputNames[0]];
+        expect(h.dims).toEqual([3, Math.max(...encs.map((e) => e.getLength())), m.config.hidden_size]);
+        const [a, b, c] = encs.map((e, i) => meanPool(h, i, e.getLength()));
+        expect(dot(a, b)).toBeGreaterThan(dot(a, c));
+        expect(dot(a, b)).toBeGreaterThanOrEqual(m.gateway.threshold ?? 1);
+      } else if (task === 'essay-scoring') {
+        const intact =
+          'This package provides a small command-line tool to convert images between formats. It reads PNG, JPEG and GIF files and writes any of them. ' +
+          'Options control the output quality and size. The tool is designed to be used in shell scripts and batch jobs.';
+        const broken =
+          'Images this between formats tool convert. Chess engine with a strong opening book. It reads PNG, and JPEG writes of them. ' +
+          'The bakery sells fresh bread every morning. Size output the quality and control options.';
+        const encs = [await m.tokenizer.encode(intact), await m.tokenizer.encode(broken)];
+        const out = await m.session.run(feeds(encs));
+        const logits = out.logits;
+        const bands = m.gateway.labels?.length ?? 1;
+        expect(logits.dims).toEqual([2, bands]);
+        const score = (i: number): number => {
+          const r = row(logits, i);
+          if (m.gateway.output === 'identity') return r[0];
+          const bs = m.gateway.score?.bandScores ?? [];
+          return softmax(r).reduce((s, p, k) => s + p * bs[k], 0);
+        };
+        expect(score(0)).toBeGreaterThan(score(1) + 0.5);
+        expect(score(0)).toBeGreaterThan(3.5);
+      } else {
+        const text = 'Fast-paced arcade shooter: fly a spaceship through levels of enemy waves, collect power-ups and beat the high score.';
+        const enc = await m.tokenizer.encode(text);
+        const out = await m.session.run(feeds([enc]));
+        expect(out.logits.dims).toEqual([1, m.gateway.labels?.length]);
+        const p = softmax(row(out.logits, 0));
+        const label = m.gateway.labels?.[p.indexOf(Math.max(...p))];
+        expect(label).toBe('games');
+      }
+    });
+  });
+});
