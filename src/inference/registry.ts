@@ -7,6 +7,7 @@ import { readManifest } from '../store/read-manifest.ts';
 import { TextTokenizer } from './tokenizer.ts';
 import { ModelTokenizer, TokenizePool } from './tokenize-pool.ts';
 import { WorkerPool, type PoolLogger } from './pool.ts';
+import { latencyBudget, type TimedBatch } from './latency-budget.ts';
 import { ModelBatcher, Scheduler, packBatch, sliceRow, type BatchEvent, type ModelRunSpec, type Sequence } from './batcher.ts';
 
 export type ModelState = 'pending' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'failed';
@@ -229,7 +230,7 @@ export class ModelRegistry {
   private async tuneBudget(name: string, spec: ModelRunSpec, make: (len: number) => Sequence, maxLen: number): Promise<NonNullable<NonNullable<ModelStatus['warmup']>['tuned']>> {
     const target = this.config.inference.latencyTargetMs;
     const seq = Math.min(maxLen, 64);
-    const points: { tokens: number; ms: number }[] = [];
+    const points: TimedBatch[] = [];
     for (const batch of [1, 4, 16, 32]) {
       const runs: number[] = [];
       for (let r = 0; r < 3; r++) {
@@ -239,12 +240,7 @@ export class ModelRegistry {
       }
       points.push({ tokens: batch * seq, ms: runs.sort((a, b) => a - b)[1] });
     }
-    const n = points.length;
-    const mx = points.reduce((a, p) => a + p.tokens, 0) / n;
-    const my = points.reduce((a, p) => a + p.ms, 0) / n;
-    const k = Math.max(1e-6, points.reduce((a, p) => a + (p.tokens - mx) * (p.ms - my), 0) / points.reduce((a, p) => a + (p.tokens - mx) ** 2, 0));
-    const fixed = Math.max(0, my - k * mx);
-    const budget = Math.round(Math.min(65_536, Math.max(maxLen, (target - fixed) / k)));
+    const { fixedMs: fixed, msPerToken: k, batchTokens: budget } = latencyBudget(points, target, maxLen);
     this.logger.info({ model: name, target_ms: target, fixed_ms: fixed, ms_per_1k_tokens: k * 1000, batch_tokens: budget }, `${name}: batch token budget from the latency target`);
     return { target_ms: target, fixed_ms: Number(fixed.toFixed(3)), ms_per_1k_tokens: Number((k * 1000).toFixed(3)), batch_tokens: budget };
   }

@@ -63,28 +63,31 @@ describe('boot checks of a model against its task', () => {
 });
 
 describe('batch budget from a latency target', () => {
-  it('times each model at warm-up and gives it the token budget that fits the target, larger for a larger target', async () => {
-    const budgets: Record<number, Record<string, number>> = {};
-    for (const target of [5, 40]) {
-      const app = await buildApp(
-        testConfig({
-          models: ['classify-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })),
-          inference: { latencyTargetMs: target },
-        }),
-      );
-      const models = (await app.inject('/v1/models')).json().data;
-      budgets[target] = {};
-      for (const m of models) {
-        const t = m.warmup.tuned;
-        expect(t.target_ms).toBe(target);
-        expect(t.ms_per_1k_tokens).toBeGreaterThan(0);
-        expect(t.batch_tokens).toBeGreaterThanOrEqual(m.max_length);
-        budgets[target][m.name] = t.batch_tokens;
-      }
-      // The model serves with it.
-      expect((await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: ['a', 'b', 'c'] } })).statusCode).toBe(200);
-      await app.close();
+  // The rule itself (larger target, larger budget; clamps) is tested without timing in
+  // test/inference/latency-budget.test.ts. Here: warm-up times the real model, applies that rule to what it
+  // measured, reports it, and the model serves with the budget. Timings on a shared machine vary between
+  // boots, so nothing here compares two boots.
+  it('times each model at warm-up and gives it the token budget the fitted cost allows under the target', async () => {
+    const target = 40;
+    const app = await buildApp(
+      testConfig({
+        models: ['classify-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })),
+        inference: { latencyTargetMs: target },
+      }),
+    );
+    const models = (await app.inject('/v1/models')).json().data;
+    expect(models.map((m: { name: string }) => m.name).sort()).toEqual(['classify-demo', 'qa-demo']);
+    for (const m of models) {
+      const t = m.warmup.tuned;
+      expect(t.target_ms).toBe(target);
+      expect(t.ms_per_1k_tokens).toBeGreaterThan(0);
+      expect(t.fixed_ms).toBeGreaterThanOrEqual(0);
+      // The reported budget is the rule applied to the reported fit (fit values are rounded to 3 decimals).
+      const expected = Math.min(65_536, Math.max(m.max_length, (target - t.fixed_ms) / (t.ms_per_1k_tokens / 1000)));
+      expect(Math.abs(t.batch_tokens - expected)).toBeLessThanOrEqual(Math.max(2, expected * 0.01));
     }
-    for (const name of ['classify-demo', 'qa-demo']) expect(budgets[40][name]).toBeGreaterThan(budgets[5][name]);
+    // The model serves with it.
+    expect((await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: ['a', 'b', 'c'] } })).statusCode).toBe(200);
+    await app.close();
   });
 });
