@@ -43,7 +43,8 @@ interface Scenario {
   full?: boolean;
 }
 
-// [<id>] makes each request unique (no cache can answer); the ceiling runs the same texts.
+// [<id>] makes each request unique (no cache can answer): bench/load.ts puts a request counter there, so the
+// ceiling, given the same counter n, runs the same texts.
 const SCENARIOS: Scenario[] = [
   { name: 'embeddings', items: 1, gateway: { path: '/v1/embeddings', body: { input: 'sentence [<id>] about a package' } }, naive: { path: '/embed', body: { input: 'sentence [<id>] about a package' } }, ceiling: { model: 'sts-demo', kind: 'single', item: (n) => ({ a: `sentence ${n} about a package` }), count: 1200 } },
   { name: 'qa300', items: 1, gateway: { path: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 } }, naive: { path: '/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 } }, ceiling: { model: 'qa-demo', kind: 'pair', item: (n) => ({ a: `Who maintains curl ${n}?`, b: QA_300 }), count: 400 } },
