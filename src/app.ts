@@ -37,6 +37,8 @@ export function serverOptions(config: GatewayConfig): FastifyServerOptions {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    // One access-log line per request (request-context's onResponse), not Fastify's two.
+    disableRequestLogging: true,
     forceCloseConnections: 'idle',
   };
 }

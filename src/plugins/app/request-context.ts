@@ -51,6 +51,14 @@ async function requestContext(app: FastifyInstance) {
     }
   });
 
+  // The access log: one line per request, without its body and without the query string (where a
+  // client could put text). Fastify's own request logging (two lines) is off in serverOptions.
+  app.addHook('onResponse', (request, reply, done) => {
+    const q = request.url.indexOf('?');
+    request.log.info({ method: request.method, url: q < 0 ? request.url : request.url.slice(0, q), statusCode: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) }, 'request completed');
+    done();
+  });
+
   app.addHook('onSend', async (request, reply) => {
     // While draining, every answer closes its connection: a kept-alive socket would hold the close open
     // until its keep-alive timeout (72 s in Fastify) ran out.
