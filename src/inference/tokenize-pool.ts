@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { GatewayError } from '../errors.ts';
-import type { EncodedWindow, TextTokenizer } from './tokenizer.ts';
+import type { EncodedWindow, TextTokenizer, TokenIds } from './tokenizer.ts';
 import type { TokenizeResult, TokenizeTask } from './tokenize-worker.ts';
 
 const ENTRY = new URL('./tokenize-worker-entry.mjs', import.meta.url).href;
@@ -17,7 +17,7 @@ export class TokenizePool {
     this.pool = new Piscina({ filename: ENTRY, minThreads: opts.threads, maxThreads: opts.threads, idleTimeout: 60_000 });
   }
 
-  async run(task: TokenizeTask): Promise<EncodedWindow | EncodedWindow[]> {
+  async run(task: TokenizeTask): Promise<EncodedWindow | EncodedWindow[] | TokenIds> {
     const res = (await this.pool.run(task)) as TokenizeResult;
     if ('error' in res) throw new GatewayError(res.error.code, res.error.message, { details: res.error.details });
     return res.ok;
@@ -47,6 +47,11 @@ export class ModelTokenizer {
   async encode(text: string): Promise<EncodedWindow> {
     if (this.inline(text.length)) return this.local.encode(text);
     return (await this.pool.run({ op: 'encode', path: this.path, maxLength: this.maxLength, text })) as EncodedWindow;
+  }
+
+  async encodeIds(text: string): Promise<TokenIds> {
+    if (this.inline(text.length)) return this.local.encodeIds(text);
+    return (await this.pool.run({ op: 'ids', path: this.path, maxLength: this.maxLength, text })) as TokenIds;
   }
 
   /** The first window only: for callers that asked to cut long texts. */

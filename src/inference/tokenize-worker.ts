@@ -4,15 +4,16 @@
  * (~30 ms for a 3,000-word context), and that would stall every other request.
  */
 import { GatewayError } from '../errors.ts';
-import { TextTokenizer, type EncodedWindow } from './tokenizer.ts';
+import { TextTokenizer, type EncodedWindow, type TokenIds } from './tokenizer.ts';
 
 export type TokenizeTask =
   | { op: 'encode'; path: string; maxLength: number; text: string }
+  | { op: 'ids'; path: string; maxLength: number; text: string }
   | { op: 'truncated'; path: string; maxLength: number; text: string }
   | { op: 'windows'; path: string; maxLength: number; text: string; stride: number }
   | { op: 'pairWindows'; path: string; maxLength: number; question: string; context: string; stride: number };
 
-export type TokenizeResult = { ok: EncodedWindow | EncodedWindow[] } | { error: { code: GatewayError['code']; message: string; details?: unknown } };
+export type TokenizeResult = { ok: EncodedWindow | EncodedWindow[] | TokenIds } | { error: { code: GatewayError['code']; message: string; details?: unknown } };
 
 const tokenizers = new Map<string, Promise<TextTokenizer>>();
 
@@ -32,6 +33,8 @@ export default async function tokenize(task: TokenizeTask): Promise<TokenizeResu
     switch (task.op) {
       case 'encode':
         return { ok: await tok.encode(task.text) };
+      case 'ids':
+        return { ok: await tok.encodeIds(task.text) };
       case 'truncated':
         return { ok: await tok.encodeTruncated(task.text) };
       case 'windows':

@@ -36,6 +36,12 @@ export interface EncodedWindow {
   wordIds: (number | null)[];
 }
 
+/** A whole text's ids and token types, without offsets. */
+export interface TokenIds {
+  ids: number[];
+  typeIds: number[];
+}
+
 /**
  * Maps code-point indices (what the binding reports) to UTF-16 indices (what JS strings use).
  * Entry i is the UTF-16 index of the i-th code point; the last entry is `text.length`.
@@ -104,6 +110,16 @@ export class TextTokenizer {
   async encode(text: string): Promise<EncodedWindow> {
     const enc = readEncoding(await this.native.encode(text));
     return toWindow(enc, [codePointToUtf16Table(text)], 0, enc.ids.length, 0, 0);
+  }
+
+  /**
+   * Ids and token types only, whole text, no truncation: what a model that reads one window per text is
+   * fed. Reads two of the encoding's six arrays across N-API and builds no offset table (embeddings,
+   * classification: ~2x cheaper than `encode` on a short sentence).
+   */
+  async encodeIds(text: string): Promise<TokenIds> {
+    const enc = await this.native.encode(text);
+    return { ids: enc.getIds(), typeIds: enc.getTypeIds() };
   }
 
   /** Tokens the model would be fed for `text` in one piece, special tokens included. */

@@ -18,8 +18,8 @@ export async function encodeWhole(
   return timedTokenize(ctx, () =>
     Promise.all(
       texts.map(async (text, i) => {
-        const enc = await model.tokenizer.encode(text);
-        if (enc.ids.length <= max) return { ids: enc.ids, typeIds: enc.typeIds };
+        const enc = await model.tokenizer.encodeIds(text);
+        if (enc.ids.length <= max) return enc;
         if (!opts.truncate) {
           const where = (opts.total ?? texts.length) > 1 ? `${opts.field}[${opts.positions?.[i] ?? i}]` : opts.field;
           throw new GatewayError('too_large', `${where} is ${enc.ids.length} tokens; model "${model.name}" takes at most ${max}. Shorten it or pass "truncate": true to cut it.`, {

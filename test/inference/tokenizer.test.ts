@@ -183,7 +183,10 @@ describe('token ids equal transformers.js', () => {
 
   it.each(inputs)('single %j', async (text) => {
     const tok = await load(4096);
-    expect((await tok.encode(text)).ids).toEqual(hf.encode(text));
+    const full = await tok.encode(text);
+    expect(full.ids).toEqual(hf.encode(text));
+    // The ids-only path (embeddings, classification) feeds the model exactly what the full encoding holds.
+    expect(await tok.encodeIds(text)).toEqual({ ids: full.ids, typeIds: full.typeIds });
   });
 
   it.each(inputs.slice(0, 8))('pair (question, %j)', async (text) => {
