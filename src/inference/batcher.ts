@@ -158,12 +158,13 @@ export class ModelBatcher {
 
   /**
    * The oldest sequence always goes (no starvation); it is joined by the queued sequences closest to it in
-   * length, as many as fit the batch size and the token budget (rows × longest row).
+   * length, as many as fit the batch size, the token budget (rows × longest row) and `maxRows`.
    */
-  take(now: number): Batch | undefined {
+  take(now: number, maxRows = Infinity): Batch | undefined {
     this.prune(now);
     if (this.queue.length === 0) return undefined;
-    const { maxBatchSize, maxBatchTokens } = this.limits;
+    const { maxBatchTokens } = this.limits;
+    const maxBatchSize = Math.max(1, Math.min(this.limits.maxBatchSize, maxRows));
     const lookahead = this.queue.slice(0, maxBatchSize * 4);
     const sorted = lookahead.map((it, pos) => ({ it, pos, len: it.seq.ids.length })).sort((a, b) => a.len - b.len || a.pos - b.pos);
     const start = sorted.findIndex((s) => s.pos === 0);
@@ -249,7 +250,10 @@ export class Scheduler {
           .filter((b) => b.ready(now))
           .sort((a, b) => (a.oldest() ?? Infinity) - (b.oldest() ?? Infinity))[0];
         if (!next) break;
-        const batch = next.take(now);
+        // Several free workers share what is queued instead of one taking it all: the two windows of one
+        // long QA request run side by side (half the latency at concurrency 1), while under load, when
+        // one worker frees up at a time, batches stay full.
+        const batch = next.take(now, Math.ceil(next.queued / this.pool.idleCount()));
         if (!batch) continue;
         this.dispatch(batch, now);
       }

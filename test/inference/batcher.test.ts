@@ -88,6 +88,38 @@ describe('ModelBatcher and Scheduler', () => {
     for (const c of later) expect(c.batch * c.seq).toBeLessThanOrEqual(64);
   });
 
+  it('shares queued sequences between free workers: two windows of one request on two idle workers run side by side', async () => {
+    const { batcher, pool } = setup({ maxBatchSize: 8, maxBatchTokens: 1024 });
+    pool.workers = 2;
+    pool.hold = true;
+    const two = batcher.submit([seq(20, 1), seq(20, 2)]);
+    await new Promise((r) => setImmediate(r));
+    expect(pool.calls.map((c) => c.batch)).toEqual([1, 1]);
+    pool.release();
+    expect((await two).rows.map((r) => r.logits[0])).toEqual([1, 2]);
+    // Seven sequences, two free workers: 4 + 3, not 7 + nothing.
+    pool.calls = [];
+    const seven = batcher.submit(Array.from({ length: 7 }, (_, i) => seq(20, 10 + i)));
+    await new Promise((r) => setImmediate(r));
+    expect(pool.calls.map((c) => c.batch)).toEqual([4, 3]);
+    pool.release();
+    expect((await seven).rows.map((r) => r.logits[0])).toEqual([10, 11, 12, 13, 14, 15, 16]);
+  });
+
+  it('gives one free worker everything that fits while the other is busy', async () => {
+    const { batcher, pool } = setup({ maxBatchSize: 8, maxBatchTokens: 1024 });
+    pool.workers = 2;
+    pool.hold = true;
+    const first = batcher.submit([seq(20, 1)]);
+    await new Promise((r) => setImmediate(r));
+    const rest = batcher.submit(Array.from({ length: 6 }, (_, i) => seq(20, 10 + i)));
+    await new Promise((r) => setImmediate(r));
+    expect(pool.calls.map((c) => c.batch)).toEqual([1, 6]);
+    pool.release();
+    await first;
+    await rest;
+  });
+
   it('refuses past the queue capacity with 503 overloaded and Retry-After', async () => {
     const { batcher, pool } = setup({ queueCapacity: 3 });
     pool.hold = true;
