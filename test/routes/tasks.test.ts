@@ -41,6 +41,22 @@ describe('task routes', () => {
       for (const a of r.answers) expect(ctx.slice(a.start, a.end)).toBe(a.answer);
     });
 
+    it('finds an answer placed past the first 2,000 words of the context', async () => {
+      // Prose of the kind the model read, none of it about zsh, then the fact after word 2,000.
+      const topics = ['editor', 'library', 'compiler', 'game', 'server', 'font', 'shell', 'daemon', 'toolkit', 'viewer'];
+      const filler = Array.from({ length: 250 }, (_, i) => `Package number ${i} provides a small ${topics[i % 10]} for the desktop.`).join(' ');
+      const words = filler.split(/\s+/).length;
+      expect(words).toBeGreaterThan(2000);
+      const fact = 'The zsh package is maintained by Debian Zsh Maintainers.';
+      const ctx = `${filler} ${fact}`;
+      const r = await post('/v1/qa', { question: 'Who maintains the zsh package?', context: ctx });
+      const [best] = r.answers;
+      expect(best.answer).toBe('Debian Zsh Maintainers');
+      expect(best.start).toBeGreaterThan(ctx.indexOf(fact));
+      expect(ctx.slice(best.start, best.end)).toBe(best.answer);
+      expect(r.windows).toBeGreaterThan(10);
+    });
+
     it('offers the SQuAD 2.0 empty answer only when asked', async () => {
       const item = { question: 'What is the homepage?', context: 'The package is in the utils section.', top_k: 20 };
       const without = await post('/v1/qa', item);
