@@ -202,8 +202,8 @@ async function tune(): Promise<void> {
   const started = new Date();
   const settings: { name: string; env: Record<string, string> }[] = [
     { name: 'defaults', env: {} },
-    { name: 'maxBatchTokens 1024', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '1024' } },
-    { name: 'maxBatchTokens 2048', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '2048' } },
+    { name: 'maxBatchTokens 512', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '512' } },
+    { name: 'maxBatchTokens 4096', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '4096' } },
     { name: 'maxBatchSize 8', env: { GATEWAY_INFERENCE__MAX_BATCH_SIZE: '8' } },
     { name: 'maxWaitMs 2', env: { GATEWAY_INFERENCE__MAX_WAIT_MS: '2' } },
     { name: 'workers 1 × intraOp 2', env: { GATEWAY_INFERENCE__WORKERS: '1', GATEWAY_INFERENCE__INTRA_OP_THREADS: '2' } },
