@@ -6,7 +6,8 @@
  * writes them to test-output/stress.json, and exits non-zero when a check fails.
  *
  *   overload: measure capacity (closed loop, 32 connections), then 4x that rate open-loop for 30 s:
- *             no crash, only 200/429/503, /health/live p99 within 50 ms, admitted requests all answered.
+ *             no crash, only 200/429/503, /health/live p99 within 50 ms (STRESS_LIVE_P99_MS), admitted
+ *             requests all answered.
  *   soak:     a steady load over every task route for 10 minutes (a quarter of the embeddings capacity,
  *             or STRESS_SOAK_RPS): every request answered 200, resident memory after warm-up grows < 5 %,
  *             no latency drift (p50 of the last minute within 1.5x of the second minute).
@@ -20,10 +21,18 @@ import { startGateway, type GatewayProcess } from '../helpers/gateway-process.ts
 const soak = process.argv.includes('--soak');
 const OVERLOAD_S = Number(process.env.STRESS_OVERLOAD_S ?? 30);
 const SOAK_S = Number(process.env.STRESS_SOAK_S ?? 600);
+/**
+ * The liveness bound under overload: 50 ms is the target (docs/reliability.md reports the measured p99).
+ * CI sets a looser bound (.ci/run): on its two shared cores the p99 of the same build moved between 46 and
+ * 62 ms from run to run, while the regression this guards against, a blocked event loop, costs seconds.
+ */
+const LIVE_P99_MS = Number(process.env.STRESS_LIVE_P99_MS ?? 50);
 /** Soak rate in requests/s; half the measured capacity when unset. */
 const SOAK_RPS = process.env.STRESS_SOAK_RPS ? Number(process.env.STRESS_SOAK_RPS) : undefined;
 const failures: string[] = [];
+let checks = 0;
 const check = (ok: boolean, what: string) => {
+  checks++;
   if (!ok) failures.push(what);
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
 };
@@ -156,7 +165,7 @@ async function main() {
     check(codes.includes(200) && codes.includes(503), 'under overload some requests are served and the excess gets 503');
     check(over.errors === 0 && over.timeouts === 0, `no connection errors or timeouts (errors ${over.errors}, timeouts ${over.timeouts})`);
     check(live.length > 0 && liveOk.length === live.length, `every /health/live probe answered 200 (${liveOk.length}/${live.length})`);
-    check(percentile(liveOk, 99) <= 50, `/health/live p99 ${percentile(liveOk, 99).toFixed(1)} ms ≤ 50 ms under overload`);
+    check(percentile(liveOk, 99) <= LIVE_P99_MS, `/health/live p99 ${percentile(liveOk, 99).toFixed(1)} ms ≤ ${LIVE_P99_MS} ms under overload`);
     const after = await fetch(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'after the storm' }) });
     check(after.status === 200, 'serves normally after the overload');
 
@@ -185,6 +194,7 @@ async function main() {
   }
   check(figures.exit_code === 0, 'the gateway exits 0 on SIGTERM after the run');
   console.log(`${failures.length === 0 ? 'stress passed' : `stress FAILED: ${failures.length} check(s)`}`);
+  console.log(`stress: ${checks - failures.length} passed, ${failures.length} failed`);
   process.exit(failures.length ? 1 : 0);
 }
 

@@ -66,12 +66,16 @@ export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
   return reply.status(e.status).send(body);
 }
 
+const ROUTINE_REFUSALS = new Set<string>(['overloaded', 'draining']);
+
 /** One error body on every route; no internals on 5xx (they are logged with the request id instead). */
 async function errorsPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
     const e = toGatewayError(err, { bodyLimit: app.config?.server.bodyLimitBytes });
     if (e.status >= 500 && e.code === 'internal_error') request.log.error({ err }, 'unhandled error');
-    else if (e.status >= 500) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
+    // Refusals by design (queue full, draining) are in the access log line and gateway_errors_total; a warn
+    // line for each would double the log exactly when the event loop can least afford it (4x overload).
+    else if (e.status >= 500 && !ROUTINE_REFUSALS.has(e.code)) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
     return sendError(reply, e);
   });
   app.setNotFoundHandler((request, reply) =>
