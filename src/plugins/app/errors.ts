@@ -66,7 +66,7 @@ export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
   return reply.status(e.status).send(body);
 }
 
-const ROUTINE_REFUSALS = new Set<string>(['overloaded', 'draining']);
+const ROUTINE_REFUSALS = new Set<ErrorCode>(['overloaded', 'draining']);
 
 /** One error body on every route; no internals on 5xx (they are logged with the request id instead). */
 async function errorsPlugin(app: FastifyInstance) {
