@@ -28,7 +28,7 @@ export class TokenizePool {
   }
 }
 
-/** A model's tokenizer, with the same calls as TextTokenizer, that sends long inputs to the pool. */
+/** A model's tokenizer, with the calls of TextTokenizer that the services use, that sends long inputs to the pool. */
 export class ModelTokenizer {
   constructor(
     private readonly local: TextTokenizer,
@@ -42,11 +42,6 @@ export class ModelTokenizer {
 
   private inline(chars: number): boolean {
     return chars <= this.pool.opts.inlineMaxChars;
-  }
-
-  async encode(text: string): Promise<EncodedWindow> {
-    if (this.inline(text.length)) return this.local.encode(text);
-    return (await this.pool.run({ op: 'encode', path: this.path, maxLength: this.maxLength, text })) as EncodedWindow;
   }
 
   async encodeIds(text: string): Promise<TokenIds> {

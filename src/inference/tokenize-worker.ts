@@ -7,7 +7,6 @@ import { GatewayError } from '../errors.ts';
 import { TextTokenizer, type EncodedWindow, type TokenIds } from './tokenizer.ts';
 
 export type TokenizeTask =
-  | { op: 'encode'; path: string; maxLength: number; text: string }
   | { op: 'ids'; path: string; maxLength: number; text: string }
   | { op: 'truncated'; path: string; maxLength: number; text: string }
   | { op: 'windows'; path: string; maxLength: number; text: string; stride: number }
@@ -31,8 +30,6 @@ export default async function tokenize(task: TokenizeTask): Promise<TokenizeResu
   try {
     const tok = await tokenizerFor(task.path, task.maxLength);
     switch (task.op) {
-      case 'encode':
-        return { ok: await tok.encode(task.text) };
       case 'ids':
         return { ok: await tok.encodeIds(task.text) };
       case 'truncated':
