@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
@@ -21,6 +21,8 @@ import similarityRoutes from './routes/v1/similarity.ts';
 import essayRoutes from './routes/v1/essays.ts';
 import classifyRoutes from './routes/v1/classify.ts';
 import hfRoutes from './routes/hf.ts';
+import rerankRoutes from './routes/v1/rerank.ts';
+import teiRoutes from './routes/tei.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -38,7 +40,7 @@ export function serverOptions(config: GatewayConfig): FastifyServerOptions {
     },
     return503OnClosing: true,
     // One access-log line per request (request-context's onResponse), not Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
   };
 }
@@ -66,7 +68,9 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(similarityRoutes);
   await fastify.register(essayRoutes);
   await fastify.register(classifyRoutes);
+  await fastify.register(rerankRoutes);
   await fastify.register(hfRoutes);
+  await fastify.register(teiRoutes);
   await fastify.register(webPlugin);
 }
 

@@ -1,39 +1,43 @@
 /**
- * The gateway's one error vocabulary (../shared/API.md, "Errors"). Every layer throws
- * GatewayError; the error handler turns it into `{ error: { code, message, details? } }`.
+ * The gateway's one error vocabulary (../shared/API.md, "Errors"). Every layer throws GatewayError with a
+ * code; the core never knows HTTP. The HTTP status of each code is decided in one place, the error plugin
+ * (src/plugins/app/errors.ts), as TEI's router maps its core errors.
  */
-export const ERROR_STATUS = {
-  invalid_request: 400,
-  unauthorized: 401,
-  model_not_found: 404,
-  route_not_found: 404,
-  too_large: 413,
-  unsupported_media_type: 415,
-  unprocessable_input: 422,
-  wrong_task: 422,
-  rate_limited: 429,
-  not_ready: 503,
-  overloaded: 503,
-  draining: 503,
-  deadline_exceeded: 503,
-  inference_failed: 503,
-  internal_error: 500,
-} as const;
+export const ERROR_CODES = [
+  'invalid_request',
+  'unauthorized',
+  'forbidden',
+  'model_not_found',
+  'not_found',
+  'route_not_found',
+  'conflict',
+  'too_large',
+  'unsupported_media_type',
+  'unprocessable_input',
+  'wrong_task',
+  'rate_limited',
+  'not_ready',
+  'overloaded',
+  'draining',
+  'deadline_exceeded',
+  'inference_failed',
+  'degraded',
+  'model_error',
+  'internal_error',
+] as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;
-  readonly status: number;
   readonly details?: unknown;
-  /** Seconds, sent as Retry-After on 429/503. */
+  /** Seconds, sent as Retry-After where the status allows a retry (429, 503). */
   readonly retryAfter?: number;
 
   constructor(code: ErrorCode, message: string, opts: { details?: unknown; retryAfter?: number; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
     this.code = code;
-    this.status = ERROR_STATUS[code];
     this.details = opts.details;
     this.retryAfter = opts.retryAfter;
   }

@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.ts';
-import type { PostProcess } from './protocol.ts';
-import type { RunResult, WorkerPool } from './pool.ts';
+import type { RunSpec } from '../tasks/catalog.ts';
+import { RunError, type PoolLogger, type RunBody, type RunResult } from './pool.ts';
 
 /** One tokenized sequence to run: ids and token types of a single window, at most the model's max length. */
 export interface Sequence {
@@ -38,6 +38,26 @@ export interface BatchEvent {
   inferenceMs: number;
 }
 
+/** A task's run spec plus how this model is fed: its pad id, and whether token types are all zero. */
+export interface ModelRunSpec extends RunSpec {
+  /** The session's key in the workers (one per load, so two versions of a model can be loaded side by side). */
+  session: string;
+  padId: number;
+  zeroTypeIds: boolean;
+}
+
+/** What the scheduler runs batches on: the local worker pool, or (later) a remote inference server. */
+export interface Executor {
+  /** Slots that can take a run now. */
+  idleSlots(): number[];
+  /** Every slot that exists. */
+  slots(): number[];
+  hasSlot(slot: number): boolean;
+  runOn(slot: number, req: RunBody): Promise<RunResult>;
+  /** Called whenever a slot becomes free. */
+  onIdle(listener: () => void): void;
+}
+
 interface Job {
   rows: Record<string, Float32Array>[];
   remaining: number;
@@ -56,19 +76,13 @@ interface Item {
   index: number;
   seq: Sequence;
   enqueuedAt: number;
+  /** Runs alone: its batch failed in the session, and each row is retried by itself to find the one at fault. */
+  solo?: boolean;
 }
 
 interface Batch {
   batcher: ModelBatcher;
   items: Item[];
-}
-
-export interface ModelRunSpec {
-  /** Outputs to fetch from the session. */
-  fetches: string[];
-  /** Outputs with a sequence axis ([batch, seq, …]): each row is cut to its own length. */
-  sequenceOutputs: string[];
-  post: PostProcess;
 }
 
 /**
@@ -82,7 +96,7 @@ export class ModelBatcher {
     readonly model: string,
     readonly spec: ModelRunSpec,
     private readonly limits: BatchLimits,
-    private readonly scheduler: Scheduler,
+    readonly scheduler: Scheduler,
   ) {
     scheduler.register(this);
   }
@@ -131,6 +145,12 @@ export class ModelBatcher {
     });
   }
 
+  /** Puts the rows of a failed batch back at the front, each to run alone. */
+  requeueSolo(items: Item[]): void {
+    this.queue.unshift(...items.filter((it) => !it.job.done).map((it) => ({ ...it, solo: true })));
+    this.scheduler.kick();
+  }
+
   /** Drops sequences whose request was aborted, failed or is past its deadline. */
   private prune(now: number): void {
     if (this.queue.every((it) => !it.job.done && !it.job.signal?.aborted && it.job.deadline >= now)) return;
@@ -149,23 +169,31 @@ export class ModelBatcher {
     });
   }
 
+  /** Fails everything queued (the model is going away). */
+  failAll(err: GatewayError): void {
+    for (const it of this.queue) fail(it.job, err);
+    this.queue = [];
+  }
+
   /** Whether a batch should go now: it is full, or the oldest sequence has waited maxWaitMs. */
   ready(now: number): boolean {
     if (this.queue.length === 0) return false;
-    if (this.limits.maxWaitMs <= 0 || this.queue.length >= this.limits.maxBatchSize) return true;
+    if (this.limits.maxWaitMs <= 0 || this.queue.length >= this.limits.maxBatchSize || this.queue[0].solo) return true;
     return now - this.queue[0].enqueuedAt >= this.limits.maxWaitMs;
   }
 
   /**
    * The oldest sequence always goes (no starvation); it is joined by the queued sequences closest to it in
-   * length, as many as fit the batch size, the token budget (rows × longest row) and `maxRows`.
+   * length, as many as fit the batch size, the token budget (rows × longest row) and `maxRows`. A row retried
+   * alone goes alone.
    */
   take(now: number, maxRows = Infinity): Batch | undefined {
     this.prune(now);
     if (this.queue.length === 0) return undefined;
+    if (this.queue[0].solo) return { batcher: this, items: [this.queue.shift()!] };
     const { maxBatchTokens } = this.limits;
     const maxBatchSize = Math.max(1, Math.min(this.limits.maxBatchSize, maxRows));
-    const lookahead = this.queue.slice(0, maxBatchSize * 4);
+    const lookahead = this.queue.slice(0, maxBatchSize * 4).filter((it) => !it.solo);
     const sorted = lookahead.map((it, pos) => ({ it, pos, len: it.seq.ids.length })).sort((a, b) => a.len - b.len || a.pos - b.pos);
     const start = sorted.findIndex((s) => s.pos === 0);
     const pivot = sorted[start].len;
@@ -192,10 +220,11 @@ function fail(job: Job, err: Error): void {
   job.reject(err);
 }
 
-/** Pads a batch into flat row-major arrays. */
-export function packBatch(seqs: Sequence[]): { inputIds: Int32Array; typeIds: Int32Array; lengths: Int32Array; seq: number } {
+/** Pads a batch into flat row-major arrays (with the model's pad id). */
+export function packBatch(seqs: Sequence[], padId = 0): { inputIds: Int32Array; typeIds: Int32Array; lengths: Int32Array; seq: number } {
   const seq = Math.max(...seqs.map((s) => s.ids.length));
   const inputIds = new Int32Array(seqs.length * seq);
+  if (padId !== 0) inputIds.fill(padId);
   const typeIds = new Int32Array(seqs.length * seq);
   const lengths = new Int32Array(seqs.length);
   seqs.forEach((s, b) => {
@@ -204,6 +233,22 @@ export function packBatch(seqs: Sequence[]): { inputIds: Int32Array; typeIds: In
     lengths[b] = s.ids.length;
   });
   return { inputIds, typeIds, lengths, seq };
+}
+
+/** The request body of one run of `seqs` on a model. */
+export function runBody(spec: ModelRunSpec, seqs: Sequence[]): RunBody {
+  const p = packBatch(seqs, spec.padId);
+  return {
+    model: spec.session,
+    batch: seqs.length,
+    seq: p.seq,
+    inputIds: p.inputIds,
+    typeIds: p.typeIds,
+    lengths: p.lengths,
+    fetches: spec.fetches,
+    post: spec.post,
+    zeroTypeIds: spec.zeroTypeIds,
+  };
 }
 
 /** Cuts row b out of a batch output: sequence outputs to the row's own length. */
@@ -215,21 +260,33 @@ export function sliceRow(out: { data: Float32Array; dims: number[] }, b: number,
   return out.data.subarray(start, start + length * perToken);
 }
 
+/** Work that is not a model's batch: warm-up and boot checks, on a chosen slot or any. */
+interface ControlTask {
+  body: RunBody;
+  slot?: number;
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+}
+
 /**
- * Hands batches to free workers across all models: whenever a worker is idle, the model whose oldest
- * sequence has waited longest goes next.
+ * The only caller of the executor's runs. Whenever a slot is idle it first hands out control work (warm-up
+ * runs of a model that is booting, each for its slot), then the batch of the model whose oldest sequence has
+ * waited longest. So a model warming up while others serve takes its turn on each worker, never a worker that
+ * is busy, and never fails for want of one.
  */
 export class Scheduler {
   private batchers: ModelBatcher[] = [];
+  private control: ControlTask[] = [];
   private timer?: NodeJS.Timeout;
   private kicking = false;
 
   constructor(
-    private readonly pool: WorkerPool,
+    private readonly executor: Executor,
     private readonly limits: Pick<BatchLimits, 'maxWaitMs'>,
     private readonly onBatch?: (e: BatchEvent) => void,
+    private readonly logger?: PoolLogger,
   ) {
-    pool.onIdle(() => this.kick());
+    executor.onIdle(() => this.kick());
   }
 
   register(b: ModelBatcher): void {
@@ -240,11 +297,41 @@ export class Scheduler {
     this.batchers = this.batchers.filter((x) => x !== b);
   }
 
+  /** Runs one batch outside any model queue, on any slot (boot checks). */
+  runControl(body: RunBody): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      this.control.push({ body, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Runs the same batch once on every slot (warm-up: each worker's session must see the shapes once). */
+  runOnEachSlot(body: RunBody): Promise<RunResult[]> {
+    const copy = (): RunBody => ({ ...body, inputIds: body.inputIds.slice(), typeIds: body.typeIds.slice(), lengths: body.lengths.slice() });
+    const runs = this.executor.slots().map(
+      (slot) =>
+        new Promise<RunResult>((resolve, reject) => {
+          this.control.push({ body: copy(), slot, resolve, reject });
+        }),
+    );
+    this.kick();
+    return Promise.all(runs);
+  }
+
   kick(): void {
     if (this.kicking) return;
     this.kicking = true;
     try {
-      while (this.pool.idleCount() > 0) {
+      this.failOrphanedControl();
+      for (;;) {
+        const idle = this.executor.idleSlots();
+        if (idle.length === 0) break;
+        const c = this.control.findIndex((t) => t.slot === undefined || idle.includes(t.slot));
+        if (c >= 0) {
+          const [task] = this.control.splice(c, 1);
+          this.dispatchControl(task, task.slot ?? idle[0]);
+          continue;
+        }
         const now = Date.now();
         const next = this.batchers
           .filter((b) => b.ready(now))
@@ -253,14 +340,22 @@ export class Scheduler {
         // Several free workers share what is queued instead of one taking it all: the two windows of one
         // long QA request run side by side (half the latency at concurrency 1), while under load, when
         // one worker frees up at a time, batches stay full.
-        const batch = next.take(now, Math.ceil(next.queued / this.pool.idleCount()));
+        const batch = next.take(now, Math.ceil(next.queued / idle.length));
         if (!batch) continue;
-        this.dispatch(batch, now);
+        this.dispatch(batch, idle[0], now);
       }
       this.armTimer();
     } finally {
       this.kicking = false;
     }
+  }
+
+  /** Control work aimed at a slot the executor gave up on can never run. */
+  private failOrphanedControl(): void {
+    const orphaned = this.control.filter((t) => t.slot !== undefined && !this.executor.hasSlot(t.slot));
+    if (!orphaned.length) return;
+    this.control = this.control.filter((t) => !orphaned.includes(t));
+    for (const t of orphaned) t.reject(new Error(`inference worker ${t.slot} is gone`));
   }
 
   /** With maxWaitMs > 0, wake up when the oldest waiting sequence is due. */
@@ -276,25 +371,20 @@ export class Scheduler {
     this.timer.unref();
   }
 
-  private dispatch(batch: Batch, now: number): void {
+  private dispatchControl(task: ControlTask, slot: number): void {
+    this.executor.runOn(slot, task.body).then(task.resolve, task.reject);
+  }
+
+  private dispatch(batch: Batch, slot: number, now: number): void {
     const { batcher, items } = batch;
-    const packed = packBatch(items.map((it) => it.seq));
+    const body = runBody(batcher.spec, items.map((it) => it.seq));
     const realTokens = items.reduce((n, it) => n + it.seq.ids.length, 0);
     for (const it of items) it.job.queueMs = Math.max(it.job.queueMs, now - it.enqueuedAt);
-    const lengths = Array.from(packed.lengths);
-    const run: Promise<RunResult> = this.pool.run({
-      model: batcher.model,
-      batch: items.length,
-      seq: packed.seq,
-      inputIds: packed.inputIds,
-      typeIds: packed.typeIds,
-      lengths: packed.lengths,
-      fetches: batcher.spec.fetches,
-      post: batcher.spec.post,
-    });
-    run.then(
+    const lengths = Array.from(body.lengths);
+    const paddedTokens = items.length * body.seq;
+    this.executor.runOn(slot, body).then(
       (res) => {
-        this.onBatch?.({ model: batcher.model, size: items.length, paddedTokens: items.length * packed.seq, realTokens, inferenceMs: res.inferenceMs });
+        this.onBatch?.({ model: batcher.model, size: items.length, paddedTokens, realTokens, inferenceMs: res.inferenceMs });
         items.forEach((it, b) => {
           const job = it.job;
           if (job.done) return;
@@ -311,7 +401,18 @@ export class Scheduler {
         });
       },
       (err: Error) => {
-        const e = err instanceof GatewayError ? err : new GatewayError('inference_failed', `inference failed on model ${batcher.model}; retry`, { retryAfter: 1, cause: err });
+        if (err instanceof RunError && items.length > 1) {
+          // The session refused this batch: one row may be at fault. Each runs alone, so the others are answered.
+          this.logger?.warn({ model: batcher.model, rows: items.length, err: err.message }, 'batch failed in the session; retrying its rows one by one');
+          batcher.requeueSolo(items);
+          return;
+        }
+        let e: GatewayError;
+        if (err instanceof GatewayError) e = err;
+        else if (err instanceof RunError) {
+          this.logger?.error({ model: batcher.model, err: err.message }, 'the model failed on an input');
+          e = new GatewayError('model_error', `model "${batcher.model}" failed to run this input; the error is logged with the request id`, { cause: err });
+        } else e = new GatewayError('inference_failed', `inference failed on model ${batcher.model}; retry`, { retryAfter: 1, cause: err });
         for (const it of items) fail(it.job, e);
       },
     );
@@ -319,5 +420,6 @@ export class Scheduler {
 
   close(): void {
     if (this.timer) clearTimeout(this.timer);
+    for (const t of this.control.splice(0)) t.reject(new Error('scheduler closed'));
   }
 }

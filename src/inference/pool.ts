@@ -1,9 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { GatewayError } from '../errors.ts';
-import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { RunRequest, TensorInfo, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
-/** Replacements allowed in a row for workers that die before they are ready (a broken install must not spin). */
+/** Replacements allowed in a row for workers that die or fail to load their models before they serve (a broken install must not spin). */
 const MAX_FAILED_STARTS = 3;
 
 export interface PoolLogger {
@@ -17,6 +16,26 @@ export interface RunResult {
   inferenceMs: number;
 }
 
+export interface LoadedGraph {
+  inputNames: string[];
+  outputNames: string[];
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  /** Resident memory of the process after the load, as each worker measured it (bytes). */
+  rssAfter: number[];
+}
+
+/** The session itself failed (ONNX Runtime threw): the same input fails again, unlike a worker that died. */
+export class RunError extends Error {
+  override name = 'RunError';
+}
+
+/** The worker thread died with calls in flight (native crash, exit): a retry on another worker may succeed. */
+export class WorkerGoneError extends Error {
+  override name = 'WorkerGoneError';
+}
+
+export type RunBody = Omit<RunRequest, 'id' | 'type'>;
 type Pending = { resolve: (v: WorkerResponse) => void; reject: (e: Error) => void };
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Body = Distribute<WorkerRequest>;
@@ -29,25 +48,30 @@ class PoolWorker {
   busy = false;
   /** Takes runs: started and holding every loaded model. */
   ready = false;
-  /** Has answered at least once: a worker that dies before that is a failed start. */
+  /** Has loaded its models or run a batch successfully: a worker that dies before that is a failed start. */
   everReady = false;
   private nextId = 1;
 
-  constructor(intraOpThreads: number, nice: number, onGone: (w: PoolWorker, err: Error) => void) {
+  constructor(
+    readonly slot: number,
+    intraOpThreads: number,
+    nice: number,
+    onGone: (w: PoolWorker, err: Error) => void,
+  ) {
     this.worker = new Worker(WORKER_URL, { workerData: { intraOpThreads, nice } });
     this.worker.on('message', (msg: WorkerResponse) => {
-      this.everReady = true;
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
-      if (msg.type === 'error') p.reject(new Error(msg.message));
+      if (msg.type === 'error') p.reject(new RunError(msg.message));
       else p.resolve(msg);
     });
     let gone = false;
     const fail = (err: Error) => {
       if (gone) return;
       gone = true;
-      for (const p of this.pending.values()) p.reject(err);
+      const e = new WorkerGoneError(err.message, { cause: err });
+      for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
       onGone(this, err);
     };
@@ -65,70 +89,90 @@ class PoolWorker {
 }
 
 /**
- * A fixed set of inference worker threads, each holding one session per loaded model. Unlike a generic
- * task pool (piscina), it can load a model into every worker, send a batch to a worker that is idle right
- * now (that is what lets batches form while all workers are busy), and reload a replacement worker's
- * models after a crash.
+ * A fixed set of inference worker threads (slots), each holding one session per loaded model. Unlike a
+ * generic task pool (piscina), it can load a model into every worker, run a batch on a chosen idle slot (the
+ * scheduler, and only the scheduler, decides which: that is what lets batches form while all workers are
+ * busy), and reload a replacement worker's models after a crash.
  */
 export class WorkerPool {
-  private workers: PoolWorker[] = [];
+  private workers: (PoolWorker | undefined)[] = [];
   private readonly models = new Map<string, string>();
   private idleListeners: (() => void)[] = [];
   private closed = false;
   private failedStarts = 0;
   restarts = 0;
-  /** Set when replacements keep dying before they are ready: the pool stops respawning. */
+  /** Set when replacements keep dying or failing to load before they serve: the pool stops respawning. */
   broken?: Error;
 
-  constructor(
-    private readonly opts: { size: number; intraOpThreads: number; nice?: number; logger?: PoolLogger },
-  ) {}
+  constructor(private readonly opts: { size: number; intraOpThreads: number; nice?: number; logger?: PoolLogger }) {}
 
   start(): void {
-    for (let i = 0; i < this.opts.size; i++) this.workers.push(this.spawn());
+    if (this.workers.length) return;
+    for (let i = 0; i < this.opts.size; i++) this.workers.push(this.spawn(i));
   }
 
-  private spawn(): PoolWorker {
-    const w = new PoolWorker(this.opts.intraOpThreads, this.opts.nice ?? 0, (gone, err) => this.replace(gone, err));
+  private spawn(slot: number): PoolWorker {
+    const w = new PoolWorker(slot, this.opts.intraOpThreads, this.opts.nice ?? 0, (gone, err) => this.replace(gone, err));
     w.ready = this.models.size === 0;
     return w;
   }
 
   /** A worker died (native crash, exit, uncaught error): its calls were rejected; start another with the same models. */
   private replace(gone: PoolWorker, err: Error): void {
-    const i = this.workers.indexOf(gone);
-    if (i < 0 || this.closed) return;
+    if (this.closed || this.workers[gone.slot] !== gone) return;
     if (!gone.everReady && ++this.failedStarts > MAX_FAILED_STARTS) {
       this.broken = err;
-      this.workers.splice(i, 1);
-      this.opts.logger?.error({ err: err.message }, 'inference workers keep dying before they are ready; not starting more');
+      this.workers[gone.slot] = undefined;
+      this.opts.logger?.error({ err: err.message, failedStarts: this.failedStarts - 1 }, 'inference workers keep failing before they serve; not starting more');
+      this.notifyIdle();
       return;
     }
     this.restarts++;
-    this.opts.logger?.error({ err: err.message }, 'inference worker died; starting a replacement');
-    const fresh = this.spawn();
-    this.workers[i] = fresh;
+    this.opts.logger?.error({ err: err.message, slot: gone.slot }, 'inference worker died; starting a replacement');
+    const fresh = this.spawn(gone.slot);
+    this.workers[gone.slot] = fresh;
     void (async () => {
       try {
         for (const [model, onnxPath] of this.models) await fresh.call({ type: 'load', model, onnxPath });
         fresh.ready = true;
         fresh.everReady = true;
         this.failedStarts = 0;
-        this.opts.logger?.info({ models: [...this.models.keys()] }, 'replacement inference worker ready');
+        this.opts.logger?.info({ models: [...this.models.keys()], slot: gone.slot }, 'replacement inference worker ready');
         this.notifyIdle();
       } catch (e) {
-        this.opts.logger?.error({ err: (e as Error).message }, 'replacement inference worker failed to load models');
+        // Counted as a failed start when its exit comes back through replace().
+        this.opts.logger?.error({ err: (e as Error).message, slot: gone.slot }, 'replacement inference worker failed to load models');
         void fresh.worker.terminate();
       }
     })();
   }
 
+  private live(): PoolWorker[] {
+    return this.workers.filter((w): w is PoolWorker => w !== undefined);
+  }
+
   get size(): number {
-    return this.workers.length;
+    return this.live().length;
+  }
+
+  /** Slots that exist (a broken pool loses the slot that kept failing). */
+  hasSlot(slot: number): boolean {
+    return this.workers[slot] !== undefined;
+  }
+
+  slots(): number[] {
+    return this.live().map((w) => w.slot);
+  }
+
+  /** Slots ready for a run now. */
+  idleSlots(): number[] {
+    return this.live()
+      .filter((w) => w.ready && !w.busy)
+      .map((w) => w.slot);
   }
 
   idleCount(): number {
-    return this.workers.filter((w) => w.ready && !w.busy).length;
+    return this.idleSlots().length;
   }
 
   /** Called whenever a worker becomes free: the scheduler hands it the next batch. */
@@ -140,37 +184,36 @@ export class WorkerPool {
     for (const l of this.idleListeners) l();
   }
 
-  /** Loads a model into every worker; resolves with the session's input and output names. */
-  async load(model: string, onnxPath: string): Promise<{ inputNames: string[]; outputNames: string[] }> {
+  /** Loads a model into every worker; resolves with the graph's inputs and outputs. */
+  async load(model: string, onnxPath: string): Promise<LoadedGraph> {
     if (this.broken) throw new Error(`inference workers cannot start: ${this.broken.message}`);
-    const replies = await Promise.all(this.workers.map((w) => w.call({ type: 'load', model, onnxPath })));
+    const workers = this.live();
+    const replies = (await Promise.all(workers.map((w) => w.call({ type: 'load', model, onnxPath })))) as (WorkerResponse & { type: 'loaded' })[];
     this.models.set(model, onnxPath);
-    for (const w of this.workers) w.ready = true;
-    const first = replies[0] as WorkerResponse & { type: 'loaded' };
-    return { inputNames: first.inputNames, outputNames: first.outputNames };
+    for (const w of workers) {
+      w.ready = true;
+      w.everReady = true;
+    }
+    this.notifyIdle();
+    const first = replies[0];
+    return { inputNames: first.inputNames, outputNames: first.outputNames, inputs: first.inputs, outputs: first.outputs, rssAfter: replies.map((r) => r.rssBytes) };
   }
 
-  async unload(model: string): Promise<void> {
+  /** Releases a model's session in every worker; resolves with each worker's RSS after. */
+  async unload(model: string): Promise<number[]> {
     this.models.delete(model);
-    await Promise.allSettled(this.workers.map((w) => w.call({ type: 'unload', model })));
+    const replies = await Promise.allSettled(this.live().map((w) => w.call({ type: 'unload', model })));
+    return replies.flatMap((r) => (r.status === 'fulfilled' && r.value.type === 'done' && r.value.rssBytes !== undefined ? [r.value.rssBytes] : []));
   }
 
-  /** Runs on an idle worker. Callers (the scheduler) only call this when idleCount() > 0. */
-  async run(req: Omit<RunRequest, 'id' | 'type'>): Promise<RunResult> {
-    const w = this.workers.find((x) => x.ready && !x.busy);
-    if (!w) throw new GatewayError('overloaded', 'no inference worker is free', { retryAfter: 1 });
-    return this.runOn(w, req);
-  }
-
-  /** Runs the same batch on every worker (warm-up: each worker's session must see the shapes once). */
-  async runOnAll(req: Omit<RunRequest, 'id' | 'type'>): Promise<RunResult[]> {
-    return Promise.all(this.workers.map((w) => this.runOn(w, { ...req, inputIds: req.inputIds.slice(), typeIds: req.typeIds.slice(), lengths: req.lengths.slice() })));
-  }
-
-  private async runOn(w: PoolWorker, req: Omit<RunRequest, 'id' | 'type'>): Promise<RunResult> {
+  /** Runs on the worker of `slot`. Only the scheduler calls this, and only for a slot it got from idleSlots(). */
+  async runOn(slot: number, req: RunBody): Promise<RunResult> {
+    const w = this.workers[slot];
+    if (!w || !w.ready || w.busy) throw new Error(`inference worker ${slot} is not idle`);
     w.busy = true;
     try {
       const res = (await w.call({ type: 'run', ...req }, [req.inputIds.buffer as ArrayBuffer, req.typeIds.buffer as ArrayBuffer, req.lengths.buffer as ArrayBuffer])) as WorkerResponse & { type: 'ran' };
+      w.everReady = true;
       return { outputs: res.outputs, inferenceMs: res.inferenceMs };
     } finally {
       w.busy = false;
@@ -178,14 +221,16 @@ export class WorkerPool {
     }
   }
 
-  /** Fault hook for tests: the next run on the first worker (the one an idle pool picks) dies, throws or stalls. */
-  async injectFault(how: 'exit' | 'throw' | 'stall', ms?: number): Promise<void> {
-    await this.workers[0].call({ type: 'crash', how, ms });
+  /** Fault hook for tests: the next run on a worker (slot 0 unless given) dies, throws or stalls. */
+  async injectFault(how: 'exit' | 'throw' | 'stall', ms?: number, slot = 0): Promise<void> {
+    const w = this.workers[slot];
+    if (!w) throw new Error(`no inference worker in slot ${slot}`);
+    await w.call({ type: 'crash', how, ms });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.workers.map((w) => w.worker.terminate()));
+    await Promise.allSettled(this.live().map((w) => w.worker.terminate()));
     this.workers = [];
   }
 }

@@ -1,6 +1,7 @@
 /** Messages between the pool (main thread) and an inference worker. Buffers are transferred, never copied. */
+import type { PostProcess } from '../tasks/catalog.ts';
 
-export type PostProcess = 'none' | 'mean-pool' | 'cls-pool';
+export type { PostProcess };
 
 export interface LoadRequest {
   type: 'load';
@@ -15,14 +16,16 @@ export interface RunRequest {
   model: string;
   batch: number;
   seq: number;
-  /** Row-major [batch, seq], zero-padded. */
+  /** Row-major [batch, seq], padded with the model's pad id. */
   inputIds: Int32Array;
   typeIds: Int32Array;
   /** Real length of each row; the attention mask is derived from it. */
   lengths: Int32Array;
   fetches: string[];
-  /** Applied to `last_hidden_state` inside the worker so only [batch, hidden] crosses back. */
+  /** Applied to the first fetch inside the worker so only [batch, hidden] crosses back. */
   post: PostProcess;
+  /** Feed token_type_ids as zeros (a model with one token type), whatever typeIds hold. */
+  zeroTypeIds: boolean;
 }
 
 export interface UnloadRequest {
@@ -49,8 +52,15 @@ export interface TensorOut {
   dims: number[];
 }
 
+/** Input or output of a loaded graph: name, element type and dims (strings for dynamic axes). */
+export interface TensorInfo {
+  name: string;
+  type: string;
+  dims: (number | string)[];
+}
+
 export type WorkerResponse =
-  | { type: 'loaded'; id: number; inputNames: string[]; outputNames: string[] }
+  | { type: 'loaded'; id: number; inputNames: string[]; outputNames: string[]; inputs: TensorInfo[]; outputs: TensorInfo[]; rssBytes: number }
   | { type: 'ran'; id: number; outputs: Record<string, TensorOut>; inferenceMs: number }
-  | { type: 'done'; id: number }
+  | { type: 'done'; id: number; rssBytes?: number }
   | { type: 'error'; id: number; message: string };

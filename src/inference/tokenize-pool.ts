@@ -60,6 +60,11 @@ export class ModelTokenizer {
     return (await this.pool.run({ op: 'windows', path: this.path, maxLength: this.maxLength, text, stride: opts.stride })) as EncodedWindow[];
   }
 
+  async encodePairIds(first: string, second: string, opts: { truncate?: boolean; names: [string, string] }): Promise<TokenIds> {
+    if (this.inline(first.length + second.length)) return this.local.encodePairIds(first, second, opts);
+    return (await this.pool.run({ op: 'pairIds', path: this.path, maxLength: this.maxLength, first, second, truncate: opts.truncate ?? false, names: opts.names })) as TokenIds;
+  }
+
   async encodePairWindows(question: string, context: string, opts: { stride: number }): Promise<EncodedWindow[]> {
     if (this.inline(question.length + context.length)) return this.local.encodePairWindows(question, context, opts);
     return (await this.pool.run({ op: 'pairWindows', path: this.path, maxLength: this.maxLength, question, context, stride: opts.stride })) as EncodedWindow[];

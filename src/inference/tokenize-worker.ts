@@ -10,7 +10,8 @@ export type TokenizeTask =
   | { op: 'ids'; path: string; maxLength: number; text: string }
   | { op: 'truncated'; path: string; maxLength: number; text: string }
   | { op: 'windows'; path: string; maxLength: number; text: string; stride: number }
-  | { op: 'pairWindows'; path: string; maxLength: number; question: string; context: string; stride: number };
+  | { op: 'pairWindows'; path: string; maxLength: number; question: string; context: string; stride: number }
+  | { op: 'pairIds'; path: string; maxLength: number; first: string; second: string; truncate: boolean; names: [string, string] };
 
 export type TokenizeResult = { ok: EncodedWindow | EncodedWindow[] | TokenIds } | { error: { code: GatewayError['code']; message: string; details?: unknown } };
 
@@ -38,6 +39,8 @@ export default async function tokenize(task: TokenizeTask): Promise<TokenizeResu
         return { ok: await tok.encodeWindows(task.text, { stride: task.stride }) };
       case 'pairWindows':
         return { ok: await tok.encodePairWindows(task.question, task.context, { stride: task.stride }) };
+      case 'pairIds':
+        return { ok: await tok.encodePairIds(task.first, task.second, { truncate: task.truncate, names: task.names }) };
     }
   } catch (err) {
     // Errors cross the thread boundary as plain data; GatewayErrors keep their code.

@@ -122,6 +122,49 @@ export class TextTokenizer {
     return { ids: enc.getIds(), typeIds: enc.getTypeIds() };
   }
 
+  /**
+   * A text pair in the tokenizer's pair template (cross-encoders, pair classifiers), ids and token types only.
+   * Over the window it is cut longest-first, exactly as the Rust tokenizer's LongestFirst truncation cuts it
+   * for sentence-transformers' CrossEncoder, but only with `truncate`; otherwise `too_large` names both
+   * lengths (`names` are the two fields, for the message).
+   */
+  async encodePairIds(first: string, second: string, opts: { truncate?: boolean; names: [string, string] }): Promise<TokenIds> {
+    const enc = await this.native.encode(first, second);
+    const ids = enc.getIds();
+    if (ids.length <= this.maxLength) return { ids, typeIds: enc.getTypeIds() };
+    const typeIds = enc.getTypeIds();
+    const seqIds = enc.getSequenceIds();
+    let n1 = 0;
+    let n2 = 0;
+    for (const s of seqIds) {
+      if (s === 0) n1++;
+      else if (s === 1) n2++;
+    }
+    const fixed = ids.length - n1 - n2;
+    const budget = this.maxLength - fixed;
+    if (!opts.truncate) {
+      const [a, b] = opts.names;
+      throw new GatewayError(
+        'too_large',
+        `${a} (${n1} tokens) and ${b} (${n2} tokens) make ${ids.length} tokens with the special tokens; the model takes at most ${this.maxLength}. Shorten them or pass "truncate": true to cut the longer one first.`,
+        { details: { fields: [a, b], tokens: [n1, n2], special_tokens: fixed, total: ids.length, max_tokens: this.maxLength } },
+      );
+    }
+    if (budget < 2) throw new GatewayError('unprocessable_input', `the tokenizer's special tokens leave no room for a pair in the model's ${this.maxLength}-token window`);
+    const [k1, k2] = longestFirst(n1, n2, budget);
+    const out: TokenIds = { ids: [], typeIds: [] };
+    let c1 = 0;
+    let c2 = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const s = seqIds[i];
+      if (s === 0 && c1++ >= k1) continue;
+      if (s === 1 && c2++ >= k2) continue;
+      out.ids.push(ids[i]);
+      out.typeIds.push(typeIds[i]);
+    }
+    return out;
+  }
+
   /** Tokens the model would be fed for `text` in one piece, special tokens included. */
   async countTokens(text: string): Promise<number> {
     return (await this.native.encode(text)).getLength();
@@ -208,6 +251,26 @@ export class TextTokenizer {
  */
 export function effectiveStride(stride: number, budget: number): number {
   return stride < budget ? stride : Math.floor(budget / 2);
+}
+
+/**
+ * How many tokens of each sequence LongestFirst truncation keeps within `budget` (the Rust tokenizer's rule:
+ * the shorter one whole when it fits in half, else both cut to halves).
+ */
+export function longestFirst(n1: number, n2: number, budget: number): [number, number] {
+  if (n1 + n2 <= budget) return [n1, n2];
+  const swap = n1 > n2;
+  let short = swap ? n2 : n1;
+  let long = swap ? n1 : n2;
+  long = short > budget ? short : Math.max(short, budget - short);
+  if (short + long > budget) {
+    short = Math.floor(budget / 2);
+    long = short + (budget % 2);
+  }
+  // never keep more than a sequence has
+  const keep1 = Math.min(swap ? long : short, n1);
+  const keep2 = Math.min(swap ? short : long, n2);
+  return [keep1, keep2];
 }
 
 /** The encoding's arrays, read once: every getter copies the whole encoding across N-API. */

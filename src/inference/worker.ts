@@ -5,8 +5,8 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { clsPool, meanPool, l2Normalize } from '../tasks/similarity.ts';
-import type { RunRequest, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
+import { clsPool, maxPool, meanPool } from '../tasks/similarity.ts';
+import type { RunRequest, TensorInfo, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 
 const { intraOpThreads, nice } = workerData as { intraOpThreads: number; nice: number };
 // On Linux the nice value is per thread and pid 0 means the calling thread: a positive value here lets the
@@ -42,20 +42,22 @@ async function run(req: RunRequest): Promise<WorkerResponse & { type: 'ran' }> {
     input_ids: new ort.Tensor('int64', toInt64(req.inputIds), dims),
     attention_mask: new ort.Tensor('int64', toInt64(mask), dims),
   };
-  if (session.inputNames.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', toInt64(req.typeIds), dims);
+  if (session.inputNames.includes('token_type_ids')) {
+    feeds.token_type_ids = new ort.Tensor('int64', req.zeroTypeIds ? new BigInt64Array(req.batch * req.seq) : toInt64(req.typeIds), dims);
+  }
   const t0 = performance.now();
   const result = await session.run(feeds, req.fetches);
   const inferenceMs = performance.now() - t0;
   const outputs: Record<string, TensorOut> = {};
-  for (const name of req.fetches) {
+  for (const [k, name] of req.fetches.entries()) {
     const t = result[name];
     let data = t.data as Float32Array;
     let outDims = [...t.dims];
-    if (req.post !== 'none' && name === 'last_hidden_state') {
+    if (k === 0 && req.post !== 'none') {
       const shape: [number, number, number] = [outDims[0], outDims[1], outDims[2]];
-      const pooled = req.post === 'mean-pool' ? meanPool(data, shape, mask) : clsPool(data, shape);
+      const pooled = req.post === 'mean-pool' ? meanPool(data, shape, mask) : req.post === 'max-pool' ? maxPool(data, shape, mask) : clsPool(data, shape);
       data = new Float32Array(shape[0] * shape[2]);
-      pooled.forEach((v, b) => data.set(l2Normalize(v), b * shape[2]));
+      pooled.forEach((v, b) => data.set(v, b * shape[2]));
       outDims = [shape[0], shape[2]];
     } else {
       data = data.slice(); // own the buffer so it can be transferred
@@ -64,6 +66,10 @@ async function run(req: RunRequest): Promise<WorkerResponse & { type: 'ran' }> {
   }
   for (const t of Object.values(result)) t.dispose?.();
   return { type: 'ran', id: req.id, outputs, inferenceMs };
+}
+
+function tensorInfo(m: ort.InferenceSession.ValueMetadata): TensorInfo {
+  return m.isTensor ? { name: m.name, type: m.type, dims: [...m.shape] } : { name: m.name, type: 'non-tensor', dims: [] };
 }
 
 port.on('message', async (msg: WorkerRequest) => {
@@ -81,7 +87,15 @@ port.on('message', async (msg: WorkerRequest) => {
         });
         sessions.get(msg.model)?.release();
         sessions.set(msg.model, session);
-        reply({ type: 'loaded', id: msg.id, inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
+        reply({
+          type: 'loaded',
+          id: msg.id,
+          inputNames: [...session.inputNames],
+          outputNames: [...session.outputNames],
+          inputs: session.inputMetadata.map(tensorInfo),
+          outputs: session.outputMetadata.map(tensorInfo),
+          rssBytes: process.memoryUsage.rss(),
+        });
         break;
       }
       case 'run': {
@@ -101,7 +115,7 @@ port.on('message', async (msg: WorkerRequest) => {
       case 'unload': {
         await sessions.get(msg.model)?.release();
         sessions.delete(msg.model);
-        reply({ type: 'done', id: msg.id });
+        reply({ type: 'done', id: msg.id, rssBytes: process.memoryUsage.rss() });
         break;
       }
       case 'crash':

@@ -8,8 +8,8 @@ export interface CacheStats {
 }
 
 /**
- * A byte-bounded LRU whose keys start with the model's version (manifest version + zip sha256), so a model
- * replaced by another build never answers from the old one's entries; those age out.
+ * A byte-bounded LRU whose keys start with the model's cache key (name, version, content digest and load
+ * number), so one model never answers from another's entries, nor a reloaded model from its old build's.
  */
 export class BoundedCache<V extends object> {
   private readonly lru?: LRUCache<string, V>;
@@ -52,7 +52,7 @@ export class Caches {
   }
 }
 
-/** A cache key: model version and the exact inputs and options. */
-export function resultKey(version: string, kind: string, input: unknown): string {
-  return `${version}\u0000${kind}\u0000${JSON.stringify(input)}`;
+/** A cache key: the model's cache key and the exact inputs and options. */
+export function resultKey(modelKey: string, kind: string, input: unknown): string {
+  return `${modelKey}\u0000${kind}\u0000${JSON.stringify(input)}`;
 }

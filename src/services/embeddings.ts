@@ -6,24 +6,27 @@ import { encodeWhole, run } from './encode.ts';
 export interface EmbedOptions {
   /** Cut texts longer than the model's window instead of refusing them with 413. */
   truncate?: boolean;
-  /** Names the field in error messages, e.g. `input` or `sentence_1`. */
-  field?: string;
+  /** Field name of each text in error messages; `input[i]` (or `input` for one text) when omitted. */
+  names?: string[];
+  /** L2-normalise; the model's own choice when omitted (its Normalize module, or yes for models without modules.json). */
+  normalize?: boolean;
 }
 
 export interface Embedded {
-  /** L2-normalised, one per text, in input order. */
+  /** One per text, in input order: pooled as the model declares, L2-normalised where the model normalises. */
   vectors: Float32Array[];
   /** Tokens fed to the model, special tokens included. */
   tokens: number;
 }
 
 /**
- * Sentence embeddings, pooled as the model declares (pooling runs in the worker), L2-normalised. Each
- * distinct text is looked up in the embedding cache first; only the misses are tokenized and run.
+ * Sentence embeddings, pooled (and normalised) as the model's own library does it: pooling runs in the
+ * worker. Each distinct text is looked up in the embedding cache first; only the misses are tokenized and run.
  */
 export async function embed(model: ServingModel, texts: string[], ctx: ServiceContext, opts: EmbedOptions = {}): Promise<Embedded> {
   const cache = ctx.caches?.embeddings;
-  const keyOf = (t: string) => `${model.version}\u0000${opts.truncate ? 1 : 0}\u0000${t}`;
+  const normalize = opts.normalize ?? model.manifest.normalize;
+  const keyOf = (t: string) => `${model.cacheKey}\u0000${opts.truncate ? 1 : 0}${normalize ? 1 : 0}\u0000${t}`;
   const found = new Map<string, { vector: Float32Array; tokens: number }>();
   const missing: string[] = [];
   for (const t of new Set(texts)) {
@@ -32,15 +35,18 @@ export async function embed(model: ServingModel, texts: string[], ctx: ServiceCo
     else missing.push(t);
   }
   if (missing.length) {
-    const field = opts.field ?? 'input';
-    // Errors must name the position in the caller's list, not in the list of misses.
-    const seqs = await encodeWhole(model, missing, ctx, { field, truncate: opts.truncate, positions: missing.map((t) => texts.indexOf(t)), total: texts.length });
+    // Errors name the text's field in the caller's list, not its place among the misses.
+    const nameOf = (t: string) => {
+      const i = texts.indexOf(t);
+      return opts.names?.[i] ?? (texts.length > 1 ? `input[${i}]` : 'input');
+    };
+    const seqs = await encodeWhole(model, missing, ctx, { names: missing.map(nameOf), truncate: opts.truncate });
     const res = await run(model, seqs, ctx);
     const out = model.spec.fetches[0];
     res.rows.forEach((row, i) => {
       // Own the numbers: rows are views into a batch buffer that a cache must not keep alive whole.
-      const vector = out === 'sentence_embedding' ? l2Normalize(row[out]) : Float32Array.from(row[out]);
-      const entry = { vector, tokens: seqs[i].ids.length };
+      const vector = Float32Array.from(row[out]);
+      const entry = { vector: normalize ? l2Normalize(vector) : vector, tokens: seqs[i].ids.length };
       found.set(missing[i], entry);
       cache?.set(keyOf(missing[i]), entry);
     });

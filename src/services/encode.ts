@@ -5,14 +5,10 @@ import { timedTokenize, type ServiceContext } from './context.ts';
 
 /**
  * Tokenizes whole texts for a model that reads one window per text. A text longer than the model's window
- * is refused with 413 naming it and the limit, unless `truncate` is set: never a silent cut.
+ * is refused with 413 naming its field (`names[i]`, e.g. `input[3]` or `pairs[2].sentence_1`) and the limit,
+ * unless `truncate` is set: never a silent cut.
  */
-export async function encodeWhole(
-  model: ServingModel,
-  texts: string[],
-  ctx: ServiceContext,
-  opts: { field: string; truncate?: boolean; /** Each text's index in the caller's list, and its length, for messages. */ positions?: number[]; total?: number },
-): Promise<Sequence[]> {
+export async function encodeWhole(model: ServingModel, texts: string[], ctx: ServiceContext, opts: { names: string[]; truncate?: boolean }): Promise<Sequence[]> {
   const max = model.manifest.maxLength;
   model.batcher.admit(texts.length);
   return timedTokenize(ctx, () =>
@@ -21,7 +17,7 @@ export async function encodeWhole(
         const enc = await model.tokenizer.encodeIds(text);
         if (enc.ids.length <= max) return enc;
         if (!opts.truncate) {
-          const where = (opts.total ?? texts.length) > 1 ? `${opts.field}[${opts.positions?.[i] ?? i}]` : opts.field;
+          const where = opts.names[i];
           throw new GatewayError('too_large', `${where} is ${enc.ids.length} tokens; model "${model.name}" takes at most ${max}. Shorten it or pass "truncate": true to cut it.`, {
             details: { field: where, tokens: enc.ids.length, max_tokens: max },
           });
@@ -31,6 +27,23 @@ export async function encodeWhole(
       }),
     ),
   );
+}
+
+export interface TextPair {
+  text: string;
+  textPair: string;
+  /** Field names for messages, e.g. ['query', 'documents[2]']. */
+  names: [string, string];
+}
+
+/**
+ * Tokenizes text pairs in the model's pair template (cross-encoders, pair classifiers). A pair over the window
+ * is a 413 naming both fields and lengths, unless `truncate`: then it is cut longest-first, as the model's
+ * library cuts it.
+ */
+export async function encodePairs(model: ServingModel, pairs: TextPair[], ctx: ServiceContext, opts: { truncate?: boolean }): Promise<Sequence[]> {
+  model.batcher.admit(pairs.length);
+  return timedTokenize(ctx, () => Promise.all(pairs.map((p) => model.tokenizer.encodePairIds(p.text, p.textPair, { truncate: opts.truncate, names: p.names }))));
 }
 
 /** Submits sequences to the model's batcher and books queue and inference time on the request. */

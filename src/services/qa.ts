@@ -15,7 +15,7 @@ export interface QaItem {
  */
 export async function answerQuestions(model: ServingModel, items: QaItem[], ctx: ServiceContext, opts: QaOptions & { stride: number }): Promise<QaResult[]> {
   const cache = ctx.caches?.results;
-  const keys = items.map((it) => resultKey(model.version, 'qa', [it.question, it.context, opts.topK, opts.maxAnswerLength, opts.handleImpossibleAnswer, opts.alignToWords ?? true, opts.stride]));
+  const keys = items.map((it) => resultKey(model.cacheKey, 'qa', [it.question, it.context, opts.topK, opts.maxAnswerLength, opts.handleImpossibleAnswer, opts.alignToWords ?? true, opts.stride]));
   const out: (QaResult | undefined)[] = keys.map((k) => cache?.get(k)?.value as QaResult | undefined);
   const todo = out.flatMap((r, i) => (r ? [] : [i]));
   if (todo.length === 0) return out as QaResult[];
@@ -29,7 +29,7 @@ export async function answerQuestions(model: ServingModel, items: QaItem[], ctx:
       const row = res.rows[at++];
       return { offsets: w.offsets, sequenceIds: w.sequenceIds, wordIds: w.wordIds, startLogits: row.start_logits, endLogits: row.end_logits };
     });
-    const result = { answers: answerSpans(withLogits, items[i].context, opts), windows: windows.length };
+    const result = { answers: answerSpans(withLogits, items[i].context, { ...opts, noAnswerThreshold: model.manifest.noAnswerThreshold }), windows: windows.length };
     out[i] = result;
     cache?.set(keys[i], { value: result });
   });

@@ -1,21 +1,36 @@
-/** What a model zip declares about itself: gateway.json merged with config.json (../shared/API.md, "Model artifacts"). */
-export type Task = 'question-answering' | 'sentence-similarity' | 'essay-scoring' | 'text-classification';
-export const TASKS: readonly Task[] = ['question-answering', 'sentence-similarity', 'essay-scoring', 'text-classification'];
+/** What a model folder declares about itself: gateway.json merged with the Hugging Face files (../shared/API.md, "Model artifacts"). */
+import type { Task } from '../tasks/spec.ts';
+
+export type { Task };
+export type Pooling = 'mean' | 'cls' | 'max';
 
 export interface ModelManifest {
   name: string;
   version: string;
   task: Task;
-  /** Longest sequence, in tokens, the model may be fed (special tokens included). */
+  /** Longest sequence, in tokens, the model may be fed (special tokens included): the window its own library uses. */
   maxLength: number;
-  /** Class labels in output order (classification, essay bands). */
+  /** Class labels in output order (classification, essay bands, ranking heads with classes). */
   labels?: string[];
   output: 'softmax' | 'sigmoid' | 'identity';
-  pooling?: 'mean' | 'cls';
+  /** How token vectors become one sentence vector (sentence-similarity with `last_hidden_state`). */
+  pooling?: Pooling;
+  /** L2-normalise sentence vectors (sentence-transformers' Normalize module; the gateway's default without modules.json). */
+  normalize: boolean;
+  /** modules.json lists a Dense module: only a graph with `sentence_embedding` includes it. */
+  denseModule?: string;
   /** Essay rubric: the score range and rounding step (e.g. 0.5). For bands, `bandScores` gives each band's score. */
   score?: { min: number; max: number; round?: number; bandScores?: number[] };
-  /** Sentence similarity: cosine at or above which a pair is `similar`. */
+  /** Similarity: score at or above which a pair is `similar` (cosine, or the cross-encoder's own score). */
   threshold?: number;
+  /** QA: with handle_impossible_answer, the empty answer wins when null / (null + best) exceeds this (0.5: the pipeline's rule). */
+  noAnswerThreshold?: number;
+  /** Ranking heads with classes: the label whose probability is the relevance. */
+  positiveLabel?: string;
+  /** config.json `type_vocab_size`: 1 means one token type, fed as zeros whatever the tokenizer says. */
+  typeVocabSize?: number;
+  /** Token id of padding (config.json `pad_token_id`, else tokenizer.json's padding). */
+  padId: number;
   description: string;
   /** Relative path of the ONNX graph inside the model folder. */
   onnxPath: string;

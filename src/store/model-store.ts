@@ -5,6 +5,7 @@
  * old complete folder or the new complete folder, and a failure leaves the old one untouched.
  */
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { BootError } from '../errors.ts';
@@ -57,6 +58,11 @@ export interface Ensured {
   sha256: string | null;
   /** True when this call downloaded and unpacked; false when the folder was already there. */
   fetched: boolean;
+  /**
+   * What identifies this content: the zip's sha256, or for a local folder a sha256 of its path and file list
+   * (paths, sizes, modification times), so two folders, or one folder edited in place, never share a cache entry.
+   */
+  digest: string;
 }
 
 /** Recommended defaults; the gateway's config schema owns the real ones. */
@@ -140,7 +146,8 @@ export class ModelStore {
       const st = await stat(abs).catch((err: unknown) => fail('downloading', `source not found: ${abs}`, err));
       if (st.isDirectory()) {
         this.log('info', { model: name, source: abs }, 'model is a local folder; nothing to fetch');
-        return { dir: abs, sha256: null, fetched: false };
+        const digest = await folderDigest(abs).catch((err: unknown) => fail('downloading', `cannot read ${abs}: ${(err as Error).message}`, err));
+        return { dir: abs, sha256: null, fetched: false, digest };
       }
       if (!st.isFile()) fail('downloading', `source is neither a file nor a folder: ${abs}`);
       localZip = abs;
@@ -150,7 +157,7 @@ export class ModelStore {
     const current = await readMarker(finalDir);
     const cached = (sha256: string): Ensured => {
       this.log('info', { model: name, dir: finalDir, sha256 }, 'model already unpacked with this content; not fetching');
-      return { dir: finalDir, sha256, fetched: false };
+      return { dir: finalDir, sha256, fetched: false, digest: sha256 };
     };
 
     // Is what is in place already the wanted content?
@@ -232,7 +239,7 @@ export class ModelStore {
       await writeFile(path.join(content, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`);
       await install(content, finalDir, path.join(work, 'previous'));
       this.log('info', { model: name, step, durationMs: ms(t), files: unpacked.files, bytes: unpacked.bytes, dir: finalDir }, 'unpacked and moved into place');
-      return { dir: finalDir, sha256: got.sha256, fetched: true };
+      return { dir: finalDir, sha256: got.sha256, fetched: true, digest: got.sha256 };
     } catch (err) {
       if (err instanceof BootError) throw err;
       const detail = err instanceof FetchError ? `${src.source}: ${err.message}` : (err as Error).message;
@@ -309,6 +316,23 @@ async function newestMtime(p: string): Promise<number> {
     for (const child of await readdir(p)) newest = Math.max(newest, await newestMtime(path.join(p, child)));
   }
   return newest;
+}
+
+/** sha256 of a folder's place and file list: its absolute path, then relative path, size and modification time of every file. */
+export async function folderDigest(root: string): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(r);
+      else if (entry.isFile()) {
+        const st = await stat(path.join(root, r));
+        lines.push(`${r}\t${st.size}\t${st.mtimeMs}`);
+      }
+    }
+  };
+  await walk('');
+  return createHash('sha256').update([path.resolve(root), ...lines.sort()].join('\n')).digest('hex');
 }
 
 async function readMarker(dir: string): Promise<Marker | null> {

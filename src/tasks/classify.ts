@@ -4,6 +4,7 @@
  * multi-label (each label independent), as the Hugging Face pipeline's `function_to_apply`.
  */
 import { GatewayError } from '../errors.ts';
+import { logitsSpec, type TaskSpec } from './spec.ts';
 
 export interface LabelScore {
   label: string;
@@ -24,6 +25,8 @@ export interface ClassifyOptions {
   output: 'softmax' | 'sigmoid' | 'identity';
   /** How many labels to return; all when omitted, capped at the number of labels. */
   topK?: number;
+  /** The logits themselves as scores, no activation (TEI's raw_scores). */
+  raw?: boolean;
 }
 
 export function softmax(logits: ArrayLike<number>): Float64Array {
@@ -58,7 +61,7 @@ function validate(opts: ClassifyOptions, width: number): void {
 export function classifyLogits(logits: ArrayLike<number>, opts: ClassifyOptions): Prediction {
   validate(opts, logits.length);
   const useSigmoid = opts.output === 'sigmoid' || logits.length === 1;
-  const scores = useSigmoid ? Float64Array.from(logits, sigmoid) : softmax(logits);
+  const scores = opts.raw ? Float64Array.from(logits) : useSigmoid ? Float64Array.from(logits, sigmoid) : softmax(logits);
   const labels = opts.labels ?? Array.from({ length: logits.length }, (_, i) => `LABEL_${i}`);
   const ranked = labels
     .map((label, i) => ({ label, score: scores[i], i }))
@@ -80,3 +83,17 @@ export function classifyBatch(logits: ArrayLike<number>, dims: readonly [number,
   }
   return out;
 }
+
+export const classificationTask: TaskSpec = {
+  task: 'text-classification',
+  reads: 'text',
+  runSpec: (_m, io) => logitsSpec('text-classification', io),
+  check(m) {
+    if (m.output !== 'softmax' && m.output !== 'sigmoid') return `a classifier's output must be softmax or sigmoid; gateway.json "output" is "${m.output}"`;
+    return undefined;
+  },
+  checkRowWidth(m, width) {
+    if (m.labels && m.labels.length !== width) return `the graph gives ${width} logits per text but the model declares ${m.labels.length} labels`;
+    return undefined;
+  },
+};

@@ -15,6 +15,7 @@
 import { GatewayError } from '../errors.ts';
 import type { ModelManifest } from '../store/manifest.ts';
 import { sigmoid, softmax } from './classify.ts';
+import { logitsSpec, type TaskSpec } from './spec.ts';
 
 export interface Rubric {
   min: number;
@@ -153,3 +154,22 @@ export function scoreEssay(windows: readonly { output: ArrayLike<number>; tokens
   if (agg.bandProbabilities) out.bandProbabilities = agg.bandProbabilities;
   return out;
 }
+
+export const essayTask: TaskSpec = {
+  task: 'essay-scoring',
+  reads: 'text',
+  runSpec: (_m, io) => logitsSpec('essay-scoring', io),
+  check(m) {
+    try {
+      resolveEssayHead(m);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  },
+  checkRowWidth(m, width) {
+    const head = resolveEssayHead(m);
+    const want = head.output === 'softmax' ? (head.bandScores?.length ?? 0) : 1;
+    return width === want ? undefined : `the graph gives ${width} values per essay; a ${head.output} rubric head needs ${want}`;
+  },
+};

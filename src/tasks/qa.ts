@@ -8,6 +8,7 @@
  * own (UTF-16) string, and a combining accent right after an answer stays with it.
  */
 import { GatewayError } from '../errors.ts';
+import { requireOutputs, type TaskSpec } from './spec.ts';
 
 export interface QaWindow {
   /** Per token, [start, end) in the context's UTF-16 indices (meaningful for context tokens). */
@@ -33,6 +34,12 @@ export interface QaOptions {
    * accent the normalizer dropped is not cut off.
    */
   alignToWords?: boolean;
+  /**
+   * With handleImpossibleAnswer: the empty answer goes first when null / (null + best span) exceeds this
+   * (a threshold calibrated on a dev set, gateway.json "no_answer_threshold"). Unset: the pipeline's rule,
+   * the null answer ranked by its own score (which is the same as a threshold of 0.5 for the first answer).
+   */
+  noAnswerThreshold?: number;
 }
 
 export interface QaAnswer {
@@ -162,13 +169,18 @@ export function answerSpans(windows: readonly QaWindow[], context: string, opts:
     }
   }
 
-  if (opts.handleImpossibleAnswer && windows.length > 0 && Number.isFinite(minNull)) {
-    top.offer({ answer: '', score: minNull, start: 0, end: 0 });
-  }
-  return top
-    .sorted()
-    .slice(0, opts.topK)
-    .map((a) => ({ ...a, answer: context.slice(a.start, a.end) }));
+  const withText = (list: QaAnswer[]) => list.slice(0, opts.topK).map((a) => ({ ...a, answer: context.slice(a.start, a.end) }));
+  const canAbstain = opts.handleImpossibleAnswer && windows.length > 0 && Number.isFinite(minNull);
+  if (canAbstain && opts.noAnswerThreshold === undefined) top.offer({ answer: '', score: minNull, start: 0, end: 0 });
+  const spans = top.sorted();
+  if (!canAbstain || opts.noAnswerThreshold === undefined) return withText(spans);
+  const none: QaAnswer = { answer: '', score: minNull, start: 0, end: 0 };
+  const best = spans[0]?.score ?? 0;
+  if (minNull / (minNull + best) > opts.noAnswerThreshold) return withText([none, ...spans]);
+  // Under the threshold the empty answer never comes first; below that it ranks by its score.
+  const lower = spans.findIndex((a) => a.score < minNull);
+  const at = Math.max(1, lower < 0 ? spans.length : lower);
+  return withText([...spans.slice(0, at), none, ...spans.slice(at)]);
 }
 
 const MARK = /^\p{M}$/u;
@@ -214,3 +226,13 @@ export function windowsCoverContext(
   }
   return covered === allContextOffsets.length;
 }
+
+export const questionAnsweringTask: TaskSpec = {
+  task: 'question-answering',
+  reads: 'question-context',
+  runSpec(_m, io) {
+    requireOutputs('question-answering', io, ['start_logits', 'end_logits']);
+    return { fetches: ['start_logits', 'end_logits'], sequenceOutputs: ['start_logits', 'end_logits'], post: 'none' };
+  },
+  check: () => undefined,
+};

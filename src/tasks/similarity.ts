@@ -5,8 +5,9 @@
  * can transfer the whole batch as `rows[0].buffer`).
  */
 import { GatewayError } from '../errors.ts';
+import type { PostProcess, TaskSpec } from './spec.ts';
 
-export type Pooling = 'mean' | 'cls';
+export type Pooling = 'mean' | 'cls' | 'max';
 
 /** [batch, seq, dim] of a `last_hidden_state`-like tensor. */
 export type HiddenDims = readonly [number, number, number];
@@ -60,6 +61,26 @@ export function clsPool(hidden: ArrayLike<number>, dims: HiddenDims): Float32Arr
   return rows(out, dim);
 }
 
+/** Per dimension, the largest value over the tokens the mask keeps (sentence-transformers' max pooling). */
+export function maxPool(hidden: ArrayLike<number>, dims: HiddenDims, attentionMask: ArrayLike<number | bigint>): Float32Array[] {
+  checkDims(hidden, dims);
+  const [batch, seq, dim] = dims;
+  const out = new Float32Array(batch * dim);
+  for (let b = 0; b < batch; b++) {
+    const row = out.subarray(b * dim, (b + 1) * dim);
+    row.fill(-Infinity);
+    let kept = 0;
+    for (let t = 0; t < seq; t++) {
+      if (Number(attentionMask[b * seq + t]) === 0) continue;
+      kept++;
+      const base = (b * seq + t) * dim;
+      for (let d = 0; d < dim; d++) if (hidden[base + d] > row[d]) row[d] = hidden[base + d];
+    }
+    if (kept === 0) row.fill(0);
+  }
+  return rows(out, dim);
+}
+
 /** Row views of a flat [batch, dim] array (no copies). */
 export function rows(flat: Float32Array, dim: number): Float32Array[] {
   const out: Float32Array[] = [];
@@ -74,8 +95,10 @@ export function pool(hidden: ArrayLike<number>, dims: HiddenDims, attentionMask:
       return meanPool(hidden, dims, attentionMask);
     case 'cls':
       return clsPool(hidden, dims);
+    case 'max':
+      return maxPool(hidden, dims, attentionMask);
     default:
-      throw new GatewayError('unprocessable_input', `unsupported pooling "${String(pooling)}"; valid: mean, cls`);
+      throw new GatewayError('unprocessable_input', `unsupported pooling "${String(pooling)}"; valid: mean, cls, max`);
   }
 }
 
@@ -115,3 +138,24 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function isSimilar(score: number, threshold: number): boolean {
   return score >= threshold;
 }
+
+const POST: Record<Pooling, PostProcess> = { mean: 'mean-pool', cls: 'cls-pool', max: 'max-pool' };
+
+/**
+ * Sentence embeddings: a graph's own `sentence_embedding` (a sentence-transformers export that includes its
+ * pooling, Dense and Normalize modules), else token vectors pooled as the model declares. Normalisation is
+ * the service's (the model's Normalize module, or the caller's choice on TEI's /embed).
+ */
+export const similarityTask: TaskSpec = {
+  task: 'sentence-similarity',
+  reads: 'text',
+  runSpec(m, io) {
+    if (io.outputNames.includes('sentence_embedding')) return { fetches: ['sentence_embedding'], sequenceOutputs: [], post: 'none' };
+    const tokens = ['last_hidden_state', 'token_embeddings'].find((n) => io.outputNames.includes(n));
+    if (!tokens) throw new Error(`ONNX outputs ${JSON.stringify(io.outputNames)} lack sentence_embedding or last_hidden_state needed for sentence-similarity`);
+    if (m.denseModule) throw new Error(`modules.json lists a Dense module (${m.denseModule}) that a ${tokens} output leaves out; export the graph with a sentence_embedding output`);
+    if (!m.pooling) throw new Error('no pooling: set gateway.json "pooling" (mean, cls or max) or ship sentence-transformers\' 1_Pooling/config.json');
+    return { fetches: [tokens], sequenceOutputs: [], post: POST[m.pooling] };
+  },
+  check: () => undefined,
+};

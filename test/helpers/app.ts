@@ -13,12 +13,15 @@ export const MODELS_DIR = resolve(process.env.TEST_MODELS_DIR ?? 'models');
 export const DEMO_MODELS = ['qa-demo', 'sts-demo', 'essay-demo', 'essay-demo-bands', 'classify-demo'] as const;
 export const demoZip = (name: string) => join(MODELS_DIR, `${name}.zip`);
 
+/** The committed default config's model entries, pointed at MODELS_DIR. */
+export function demoEntries(): GatewayConfig['models'] {
+  return loadConfig({ env: {} }).models.map((m) => ({ ...m, source: demoZip(m.name) }));
+}
+
 /** The committed default config with a private model cache folder, plus overrides. */
 export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gw-models-'));
-  const base = loadConfig({ env: {} });
-  const models = base.models.map((m) => ({ ...m, source: demoZip(m.name) }));
-  return loadConfig({ env: {}, overrides: { store: { dir }, server: { logLevel: 'silent' }, models, ...overrides } });
+  return loadConfig({ env: {}, overrides: { store: { dir }, server: { logLevel: 'silent' }, models: demoEntries(), ...overrides } });
 }
 
 /** Builds the app as server.ts does (without listening) and boots its models. */

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelBatcher, Scheduler, packBatch, sliceRow, type BatchLimits, type Sequence } from '../../src/inference/batcher.ts';
-import type { RunResult, WorkerPool } from '../../src/inference/pool.ts';
-import type { RunRequest } from '../../src/inference/protocol.ts';
+import { RunError, type RunBody, type RunResult } from '../../src/inference/pool.ts';
 import { GatewayError } from '../../src/errors.ts';
 
 /**
@@ -11,14 +10,22 @@ import { GatewayError } from '../../src/errors.ts';
  */
 class FakePool {
   workers = 1;
-  busy = 0;
-  calls: { batch: number; seq: number; rows: number[][] }[] = [];
+  busy = new Set<number>();
+  calls: { slot: number; model: string; batch: number; seq: number; rows: number[][] }[] = [];
   private listeners: (() => void)[] = [];
   private held: (() => void)[] = [];
   hold = false;
   failNext?: Error;
-  idleCount() {
-    return this.workers - this.busy;
+  /** Every run containing a row that starts with this id fails in the "session". */
+  poison?: number;
+  slots() {
+    return Array.from({ length: this.workers }, (_, i) => i);
+  }
+  hasSlot(slot: number) {
+    return slot < this.workers;
+  }
+  idleSlots() {
+    return this.slots().filter((s) => !this.busy.has(s));
   }
   onIdle(l: () => void) {
     this.listeners.push(l);
@@ -28,19 +35,21 @@ class FakePool {
     this.held = [];
     h.forEach((f) => f());
   }
-  async run(req: Omit<RunRequest, 'id' | 'type'>): Promise<RunResult> {
-    this.busy++;
+  async runOn(slot: number, req: RunBody): Promise<RunResult> {
+    if (this.busy.has(slot)) throw new Error(`slot ${slot} is busy`);
+    this.busy.add(slot);
     const rows = Array.from({ length: req.batch }, (_, b) => Array.from(req.inputIds.subarray(b * req.seq, b * req.seq + req.lengths[b])));
-    this.calls.push({ batch: req.batch, seq: req.seq, rows });
+    this.calls.push({ slot, model: req.model, batch: req.batch, seq: req.seq, rows });
     if (this.hold) await new Promise<void>((r) => this.held.push(r));
     else await new Promise((r) => setImmediate(r));
-    this.busy--;
+    this.busy.delete(slot);
     setImmediate(() => this.listeners.forEach((l) => l()));
     if (this.failNext) {
       const e = this.failNext;
       this.failNext = undefined;
       throw e;
     }
+    if (this.poison !== undefined && rows.some((r) => r[0] === this.poison)) throw new RunError('Gather: indices element out of data bounds');
     return { outputs: { logits: { data: Float32Array.from(req.inputIds), dims: [req.batch, req.seq] } }, inferenceMs: 1 };
   }
 }
@@ -50,8 +59,8 @@ const seq = (len: number, tag = len): Sequence => ({ ids: Array.from({ length: l
 
 function setup(over: Partial<BatchLimits> = {}) {
   const pool = new FakePool();
-  const scheduler = new Scheduler(pool as unknown as WorkerPool, limits(over));
-  const batcher = new ModelBatcher('m', { fetches: ['logits'], sequenceOutputs: ['logits'], post: 'none' }, limits(over), scheduler);
+  const scheduler = new Scheduler(pool, limits(over));
+  const batcher = new ModelBatcher('m', { fetches: ['logits'], sequenceOutputs: ['logits'], post: 'none', session: 'm#1', padId: 0, zeroTypeIds: false }, limits(over), scheduler);
   return { pool, scheduler, batcher };
 }
 
@@ -126,7 +135,7 @@ describe('ModelBatcher and Scheduler', () => {
     const admitted = batcher.submit([seq(3)]); // dispatched at once
     const queued = batcher.submit([seq(3), seq(3), seq(3)]);
     const refused = batcher.submit([seq(3)]);
-    await expect(refused).rejects.toMatchObject({ code: 'overloaded', status: 503, retryAfter: 1 });
+    await expect(refused).rejects.toMatchObject({ code: 'overloaded', retryAfter: 1 });
     pool.release();
     await new Promise((r) => setTimeout(r, 5));
     pool.release();
@@ -146,7 +155,7 @@ describe('ModelBatcher and Scheduler', () => {
     pool.release();
     await busy;
     await expect(gone).rejects.toBeInstanceOf(GatewayError);
-    await expect(late).rejects.toMatchObject({ code: 'deadline_exceeded', status: 503 });
+    await expect(late).rejects.toMatchObject({ code: 'deadline_exceeded' });
     await new Promise((r) => setTimeout(r, 5));
     pool.release();
     await expect(kept).resolves.toBeDefined();
@@ -156,11 +165,50 @@ describe('ModelBatcher and Scheduler', () => {
     expect(ran).toContain(44);
   });
 
-  it('fails every request of a batch whose run failed with a retryable 503, and keeps serving', async () => {
+  it('fails every request of a batch whose worker died with a retryable inference_failed, and keeps serving', async () => {
     const { batcher, pool } = setup();
     pool.failNext = new Error('worker died');
-    await expect(batcher.submit([seq(3)])).rejects.toMatchObject({ code: 'inference_failed', status: 503 });
+    await expect(batcher.submit([seq(3)])).rejects.toMatchObject({ code: 'inference_failed', retryAfter: 1 });
     await expect(batcher.submit([seq(3)])).resolves.toBeDefined();
+  });
+
+  it('when the session refuses a batch, runs its rows alone: only the row at fault fails, with a non-retryable model_error', async () => {
+    const { batcher, pool } = setup({ maxBatchSize: 8, maxBatchTokens: 1024 });
+    pool.hold = true;
+    const busy = batcher.submit([seq(3, 1)]);
+    await new Promise((r) => setImmediate(r));
+    pool.poison = 66;
+    const good = [batcher.submit([seq(5, 65)]), batcher.submit([seq(5, 67)])];
+    const bad = batcher.submit([seq(5, 66)]);
+    pool.hold = false;
+    pool.release();
+    await busy;
+    await expect(bad).rejects.toMatchObject({ code: 'model_error' });
+    const err = (await bad.catch((e: unknown) => e)) as GatewayError;
+    expect(err.retryAfter).toBeUndefined();
+    expect((await Promise.all(good)).map((r) => r.rows[0].logits[0])).toEqual([65, 67]);
+    // One batch of three failed; then each row alone.
+    expect(pool.calls.slice(1).map((c) => c.batch)).toEqual([3, 1, 1, 1]);
+  });
+
+  it('runs control work (warm-up) on every slot, each when it is idle, before queued batches, never on a busy slot', async () => {
+    const { batcher, pool, scheduler } = setup({ maxBatchSize: 8, maxBatchTokens: 1024 });
+    pool.workers = 2;
+    pool.hold = true;
+    const serving = batcher.submit([seq(4, 1), seq(4, 2)]);
+    await new Promise((r) => setImmediate(r));
+    expect(pool.idleSlots()).toEqual([]);
+    const body = { model: 'warm#2', batch: 1, seq: 2, inputIds: Int32Array.from([9, 9]), typeIds: new Int32Array(2), lengths: Int32Array.from([2]), fetches: ['logits'], post: 'none' as const, zeroTypeIds: false };
+    const warm = scheduler.runOnEachSlot(body);
+    const queued = batcher.submit([seq(4, 3)]);
+    pool.hold = false;
+    pool.release();
+    await Promise.all([serving, warm, queued]);
+    const warmCalls = pool.calls.filter((c) => c.model === 'warm#2');
+    expect(warmCalls.map((c) => c.slot).sort()).toEqual([0, 1]);
+    // The queued batch went after the control work had its slots.
+    const order = pool.calls.map((c) => c.model);
+    expect(order.lastIndexOf('warm#2')).toBeLessThan(order.lastIndexOf('m#1'));
   });
 
   it('waits up to maxWaitMs for more work when configured', async () => {
@@ -173,6 +221,10 @@ describe('ModelBatcher and Scheduler', () => {
 });
 
 describe('packBatch and sliceRow', () => {
+  it('pads with the model\'s pad id', () => {
+    expect(Array.from(packBatch([seq(1, 7), seq(3, 9)], 5).inputIds)).toEqual([7, 5, 5, 9, 1, 1]);
+  });
+
   it('pads rows with zeros and cuts them back', () => {
     const p = packBatch([seq(2, 7), seq(4, 9)]);
     expect(p.seq).toBe(4);

@@ -35,11 +35,13 @@ describe('inference faults', () => {
     expect(metrics).toMatch(/gateway_errors_total\{code="inference_failed"\} [1-9]/);
   });
 
-  it('fails only the batch whose run threw, with a retryable 503, and keeps serving', async () => {
+  it('fails only the request whose run threw in the session, with a 500 that does not invite a retry, and keeps serving', async () => {
     await app.models.pool.injectFault('throw');
     const hit = await embed('this run throws');
-    expect(hit.statusCode).toBe(503);
-    expect(hit.json().error.code).toBe('inference_failed');
+    expect(hit.statusCode).toBe(500);
+    expect(hit.json().error.code).toBe('model_error');
+    expect(hit.headers['retry-after']).toBeUndefined();
+    expect(hit.json().error.message).not.toContain('injected');
     const next = await embed('the next one is fine');
     expect(next.statusCode).toBe(200);
     expect(app.models.pool.idleCount()).toBe(app.config.inference.workers);

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, DEMO_MODELS, testConfig } from '../helpers/app.ts';
+import { buildApp, DEMO_MODELS, demoEntries, testConfig } from '../helpers/app.ts';
+import { crossEncoderFolder } from '../helpers/real-models.ts';
 import { postJson, postMultipart } from '../helpers/http.ts';
 
 interface Media {
@@ -21,7 +22,9 @@ interface Op {
 let app: FastifyInstance;
 let paths: Record<string, Record<string, Op>>;
 beforeAll(async () => {
-  app = await buildApp(testConfig());
+  // The default config has no text-ranking model yet: the real XLM-R cross-encoder export stands in for the rerank routes.
+  const ranker = { name: 'rerank-xlmr', source: await crossEncoderFolder(), required: true, default: true };
+  app = await buildApp(testConfig({ models: [...demoEntries(), ranker] }));
   paths = (await app.inject('/docs/json')).json().paths;
 });
 afterAll(async () => app?.close());

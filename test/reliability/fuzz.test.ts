@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import fc from 'fast-check';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { buildApp, testConfig } from '../helpers/app.ts';
+import { buildApp, demoEntries, testConfig } from '../helpers/app.ts';
+import { crossEncoderFolder } from '../helpers/real-models.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 interface Operation {
@@ -77,7 +78,8 @@ describe('requests generated from the OpenAPI document', () => {
   let app: FastifyInstance;
   let ops: Operation[];
   beforeAll(async () => {
-    app = await buildApp(testConfig({ limits: { maxBatchItems: 16 } }));
+    const ranker = { name: 'rerank-xlmr', source: await crossEncoderFolder(), required: true, default: true };
+    app = await buildApp(testConfig({ limits: { maxBatchItems: 16 }, models: [...demoEntries(), ranker] }));
     ops = operations((await app.inject('/docs/json')).json());
   });
   afterAll(async () => app?.close());

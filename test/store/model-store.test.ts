@@ -53,7 +53,7 @@ describe('local zip', () => {
     const store = new ModelStore(options());
     const res = await store.ensure({ name: 'clf', source: file, sha256: sha(zip).toUpperCase() }, (s) => steps.push(s));
 
-    expect(res).toEqual({ dir: path.join(root, 'clf'), sha256: sha(zip), fetched: true });
+    expect(res).toEqual({ dir: path.join(root, 'clf'), sha256: sha(zip), fetched: true, digest: sha(zip) });
     expect(steps).toEqual(['downloading', 'verifying', 'unpacking']);
     for (const [name, data] of Object.entries(fakeModelFiles())) {
       expect(await readFile(path.join(res.dir, name))).toEqual(Buffer.from(data));
@@ -76,7 +76,7 @@ describe('local zip', () => {
     const before = await listTree(tmp);
     const steps: StoreStep[] = [];
     const again = await new ModelStore(options()).ensure({ name: 'clf', source: file, sha256: sha(zip) }, (s) => steps.push(s));
-    expect(again).toEqual({ dir: path.join(root, 'clf'), sha256: sha(zip), fetched: false });
+    expect(again).toEqual({ dir: path.join(root, 'clf'), sha256: sha(zip), fetched: false, digest: sha(zip) });
     expect(steps).toEqual([]);
     expect(await listTree(tmp)).toEqual(before);
   });
@@ -173,9 +173,26 @@ describe('local folder', () => {
     for (const [name, data] of Object.entries(fakeModelFiles())) await writeFile(path.join(dir, name), data);
     const steps: StoreStep[] = [];
     const res = await new ModelStore(options()).ensure({ name: 'clf', source: dir }, (s) => steps.push(s));
-    expect(res).toEqual({ dir, sha256: null, fetched: false });
+    expect(res).toEqual({ dir, sha256: null, fetched: false, digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(steps).toEqual([]);
     expect(existsSync(root)).toBe(false);
+  });
+
+  test('has a digest of its file list: the same folder gives the same one, another folder or an edited file another', async () => {
+    const make = async (name: string) => {
+      const dir = path.join(tmp, 'src', name);
+      await mkdir(dir, { recursive: true });
+      for (const [file, data] of Object.entries(fakeModelFiles())) await writeFile(path.join(dir, file), data);
+      return dir;
+    };
+    const [a, b] = [await make('a'), await make('b')];
+    const store = new ModelStore(options());
+    const digestOf = async (dir: string) => (await store.ensure({ name: 'clf', source: dir })).digest;
+    const first = await digestOf(a);
+    expect(await digestOf(a)).toBe(first);
+    expect(await digestOf(b)).not.toBe(first);
+    await writeFile(path.join(a, 'gateway.json'), '{"task":"text-classification","max_length":8,"labels":["x","y","z"]}');
+    expect(await digestOf(a)).not.toBe(first);
   });
 });
 

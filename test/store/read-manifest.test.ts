@@ -46,7 +46,7 @@ describe('complete gateway.json', () => {
     });
     expect(await readManifest(dir, 'm')).toEqual({
       name: 'm', version: '1.2', task: 'essay-scoring', maxLength: 256, labels: ['low', 'mid', 'high'], output: 'softmax',
-      score: { min: 1, max: 6, round: 0.5, bandScores: [1, 3.5, 6] }, description: 'essays',
+      score: { min: 1, max: 6, round: 0.5, bandScores: [1, 3.5, 6] }, description: 'essays', normalize: true, padId: 0,
       onnxPath: 'model.onnx', dir, tokenizerPath: path.join(dir, 'tokenizer.json'),
     });
   });

@@ -83,7 +83,7 @@ describe('download from S3', () => {
     const p = await viaProxy();
     const src = { name: 'clf', source: `s3://${BUCKET}/clf/v1.zip`, sha256: zipSha };
     const first = await makeStore(p.endpoint).ensure(src);
-    expect(first).toEqual({ dir: path.join(tmp, 'models', 'clf'), sha256: zipSha, fetched: true });
+    expect(first).toEqual({ dir: path.join(tmp, 'models', 'clf'), sha256: zipSha, fetched: true, digest: zipSha });
     for (const [name, data] of Object.entries(fakeModelFiles())) {
       expect(await readFile(path.join(first.dir, name))).toEqual(Buffer.from(data));
     }

@@ -46,7 +46,7 @@ describe('pooling', () => {
   it.each([
     ['hidden size', () => meanPool(hidden, [2, 3, 3], mask)],
     ['mask size', () => meanPool(hidden, dims, [1, 1])],
-    ['pooling', () => pool(hidden, dims, mask, 'max' as 'mean')],
+    ['pooling', () => pool(hidden, dims, mask, 'weightedmean' as 'mean')],
   ])('rejects a wrong %s with a GatewayError', (_name, call) => {
     expect(call).toThrow(GatewayError);
   });

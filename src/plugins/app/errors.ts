@@ -1,6 +1,30 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ERROR_STATUS, GatewayError, type ErrorCode } from '../../errors.ts';
+import { GatewayError, type ErrorCode } from '../../errors.ts';
+
+/** The one place where error codes become HTTP statuses (../shared/API.md, "Errors"). */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  model_not_found: 404,
+  not_found: 404,
+  route_not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable_input: 422,
+  wrong_task: 422,
+  rate_limited: 429,
+  not_ready: 503,
+  overloaded: 503,
+  draining: 503,
+  deadline_exceeded: 503,
+  inference_failed: 503,
+  degraded: 503,
+  model_error: 500,
+  internal_error: 500,
+};
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown };
@@ -9,6 +33,7 @@ export interface ErrorBody {
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
   401: 'unauthorized',
+  403: 'forbidden',
   404: 'route_not_found',
   413: 'too_large',
   415: 'unsupported_media_type',
@@ -62,8 +87,9 @@ export function toGatewayError(err: FastifyError | GatewayError | Error, ctx: { 
 export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
   reply.server.metrics?.errors.inc({ code: e.code });
   const body: ErrorBody = { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } };
-  if (e.retryAfter !== undefined && (e.status === 429 || e.status === 503)) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
-  return reply.status(e.status).send(body);
+  const status = HTTP_STATUS[e.code];
+  if (e.retryAfter !== undefined && (status === 429 || status === 503)) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
+  return reply.status(status).send(body);
 }
 
 const ROUTINE_REFUSALS = new Set<ErrorCode>(['overloaded', 'draining']);
@@ -72,10 +98,11 @@ const ROUTINE_REFUSALS = new Set<ErrorCode>(['overloaded', 'draining']);
 async function errorsPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
     const e = toGatewayError(err, { bodyLimit: app.config?.server.bodyLimitBytes });
-    if (e.status >= 500 && e.code === 'internal_error') request.log.error({ err }, 'unhandled error');
+    const status = HTTP_STATUS[e.code];
+    if (e.code === 'internal_error') request.log.error({ err }, 'unhandled error');
     // Refusals by design (queue full, draining) are in the access log line and gateway_errors_total; a warn
     // line for each would double the log exactly when the event loop can least afford it (4x overload).
-    else if (e.status >= 500 && !ROUTINE_REFUSALS.has(e.code)) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
+    else if (status >= 500 && !ROUTINE_REFUSALS.has(e.code)) request.log.warn({ code: e.code, msg: e.message, cause: (e.cause as Error | undefined)?.message }, 'request failed');
     return sendError(reply, e);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -84,4 +111,3 @@ async function errorsPlugin(app: FastifyInstance) {
 }
 
 export default fp(errorsPlugin, { name: 'errors' });
-export { ERROR_STATUS };

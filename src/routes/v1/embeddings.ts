@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { embed } from '../../services/embeddings.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
-import { checkBatch, checkText } from '../limits.ts';
+import { checkBatch, checkText } from '../../services/limits.ts';
 import { ctxOf } from '../context.ts';
 
 const Body = Type.Object(
@@ -43,7 +43,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/embeddings', {
     schema: {
       tags: ['sentence-similarity'],
-      description: 'OpenAI-style embeddings: L2-normalised sentence vectors, pooled as the model declares.',
+      description: 'OpenAI-style embeddings: sentence vectors pooled and normalised as the model\'s own library does (sentence-transformers\' modules; L2-normalised for models without them).',
       body: Body,
       response: { 200: Response, ...inferenceErrors },
     },
@@ -53,7 +53,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       checkBatch('input', texts.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(list ? `input[${i}]` : 'input', t, limits.maxTextChars));
       const model = app.models.resolve('sentence-similarity', req.body.model);
-      const { vectors, tokens } = await embed(model, texts, ctxOf(req), { truncate: req.body.truncate });
+      const { vectors, tokens } = await embed(model, texts, ctxOf(req), { truncate: req.body.truncate, names: texts.map((_, i) => (list ? `input[${i}]` : 'input')) });
       const dim = vectors[0]?.length ?? 0;
       if (req.body.dimensions !== undefined && req.body.dimensions !== dim) {
         throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${dim} dimensions; "dimensions" must be ${dim} or omitted`);

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { scoreEssays } from '../../services/essays.ts';
-import { checkBatch, checkText } from '../limits.ts';
+import { checkBatch, checkText } from '../../services/limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
 import { ctxOf } from '../context.ts';
 

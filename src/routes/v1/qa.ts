@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { answerQuestions } from '../../services/qa.ts';
-import { checkBatch, checkText } from '../limits.ts';
+import { checkBatch, checkText } from '../../services/limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
 import { ctxOf } from '../context.ts';
 

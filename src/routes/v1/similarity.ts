@@ -3,26 +3,31 @@ import { Type } from '@fastify/type-provider-typebox';
 import multipart from '@fastify/multipart';
 import { Value } from 'typebox/value';
 import { GatewayError } from '../../errors.ts';
-import { scorePairs, thresholdOf, type Pair } from '../../services/similarity.ts';
-import { checkBatch, checkText } from '../limits.ts';
+import type { ServingModel } from '../../inference/registry.ts';
+import { scorePairs, scoringOf, type Pair } from '../../services/similarity.ts';
+import { checkBatch, checkText } from '../../services/limits.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
 import { ctxOf } from '../context.ts';
 
 const PairSchema = Type.Object({ sentence_1: Type.String({ minLength: 1 }), sentence_2: Type.String({ minLength: 1 }) });
 const PairsFile = Type.Union([Type.Array(PairSchema), Type.Object({ pairs: Type.Array(PairSchema) })]);
 
+const Truncate = Type.Optional(Type.Boolean({ description: 'Cut sentences (or, for a cross-encoder, the longer of the pair first) to the model window instead of answering 413' }));
+const Scoring = Type.Union([Type.Literal('cosine'), Type.Literal('cross-encoder')], { description: 'cosine: of the two sentence embeddings (sentence-similarity model); cross-encoder: the text-ranking model\'s own score of the pair' });
+
 const SimilarityBody = Type.Object(
-  { sentence_1: Type.String({ minLength: 1 }), sentence_2: Type.String({ minLength: 1 }), model: Type.Optional(ModelName) },
+  { sentence_1: Type.String({ minLength: 1 }), sentence_2: Type.String({ minLength: 1 }), model: Type.Optional(ModelName), truncate: Truncate },
   { examples: [{ sentence_1: 'A man is playing a guitar.', sentence_2: 'A man plays the guitar.', model: 'sts-demo' }] },
 );
 const SimilarityResponse = Type.Object({
   model: Type.String(),
-  score: Type.Number({ minimum: -1, maximum: 1, description: 'Cosine similarity of the two sentence embeddings' }),
-  similar: Type.Boolean({ description: 'score ≥ threshold' }),
-  threshold: Type.Number({ description: "The model's decision threshold" }),
+  score: Type.Number({ description: 'Cosine of the two embeddings in [-1, 1], or the cross-encoder\'s score' }),
+  scoring: Scoring,
+  similar: Type.Optional(Type.Boolean({ description: 'score ≥ threshold; only where the model declares a threshold' })),
+  threshold: Type.Optional(Type.Number({ description: "The model's decision threshold, where it declares one" })),
 });
 const BatchBody = Type.Object(
-  { pairs: Type.Array(PairSchema, { minItems: 1 }), model: Type.Optional(ModelName) },
+  { pairs: Type.Array(PairSchema, { minItems: 1 }), model: Type.Optional(ModelName), truncate: Truncate },
   {
     examples: [
       {
@@ -35,7 +40,16 @@ const BatchBody = Type.Object(
     ],
   },
 );
-const BatchResponse = Type.Object({ model: Type.String(), threshold: Type.Number(), results: Type.Array(Type.Object({ score: Type.Number(), similar: Type.Boolean() })) });
+const BatchResponse = Type.Object({
+  model: Type.String(),
+  scoring: Scoring,
+  threshold: Type.Optional(Type.Number()),
+  results: Type.Array(Type.Object({ score: Type.Number(), similar: Type.Optional(Type.Boolean()) })),
+});
+
+/** Bi-encoders (cosine of embeddings) and cross-encoders (their own score) both answer similarity. */
+const SIMILARITY_TASKS = ['sentence-similarity', 'text-ranking'] as const;
+const facts = (model: ServingModel) => ({ model: model.name, scoring: scoringOf(model), ...(model.manifest.threshold === undefined ? {} : { threshold: model.manifest.threshold }) });
 
 /** Sentence similarity: one pair, a batch, or an uploaded JSON file of pairs. */
 const similarity: FastifyPluginAsyncTypebox = async (app) => {
@@ -51,23 +65,29 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   app.post('/v1/similarity', {
-    schema: { tags: ['sentence-similarity'], description: 'Cosine similarity of two sentences and whether they are similar under the model threshold.', body: SimilarityBody, response: { 200: SimilarityResponse, ...inferenceErrors } },
+    schema: {
+      tags: ['sentence-similarity'],
+      description:
+        'Similarity of two sentences: the cosine of their embeddings with a sentence-similarity model, or the score of a text-ranking model (cross-encoder) reading the pair; `similar` where the model declares a threshold.',
+      body: SimilarityBody,
+      response: { 200: SimilarityResponse, ...inferenceErrors },
+    },
     handler: async (req) => {
       checkText('sentence_1', req.body.sentence_1, limits.maxTextChars);
       checkText('sentence_2', req.body.sentence_2, limits.maxTextChars);
-      const model = app.models.resolve('sentence-similarity', req.body.model);
-      const [r] = await scorePairs(model, [req.body], ctxOf(req));
-      return { model: model.name, score: r.score, similar: r.similar, threshold: thresholdOf(model) };
+      const model = app.models.resolveAny([...SIMILARITY_TASKS], req.body.model);
+      const [r] = await scorePairs(model, [req.body], ctxOf(req), { truncate: req.body.truncate, prefix: () => '' });
+      return { ...facts(model), ...r };
     },
   });
 
   app.post('/v1/similarity/batch', {
-    schema: { tags: ['sentence-similarity'], description: 'Scores for many pairs in one call, in input order (each distinct sentence is embedded once).', body: BatchBody, response: { 200: BatchResponse, ...inferenceErrors } },
+    schema: { tags: ['sentence-similarity'], description: 'Scores for many pairs in one call, in input order (with a bi-encoder each distinct sentence is embedded once).', body: BatchBody, response: { 200: BatchResponse, ...inferenceErrors } },
     handler: async (req) => {
       checkPairs(req.body.pairs, 'pairs');
-      const model = app.models.resolve('sentence-similarity', req.body.model);
-      const results = await scorePairs(model, req.body.pairs, ctxOf(req));
-      return { model: model.name, threshold: thresholdOf(model), results };
+      const model = app.models.resolveAny([...SIMILARITY_TASKS], req.body.model);
+      const results = await scorePairs(model, req.body.pairs, ctxOf(req), { truncate: req.body.truncate, prefix: (i) => `pairs[${i}].` });
+      return { ...facts(model), results };
     },
   });
 
@@ -99,9 +119,9 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
       checkPairs(pairs, 'pairs');
       const field = (file.fields.model as { value?: unknown } | undefined)?.value;
       const modelName = typeof field === 'string' && field ? field : req.query.model;
-      const model = app.models.resolve('sentence-similarity', modelName);
-      const results = await scorePairs(model, pairs, ctxOf(req));
-      return { model: model.name, threshold: thresholdOf(model), results };
+      const model = app.models.resolveAny([...SIMILARITY_TASKS], modelName);
+      const results = await scorePairs(model, pairs, ctxOf(req), { prefix: (i) => `pairs[${i}].` });
+      return { ...facts(model), results };
     },
   });
 };

@@ -1,0 +1,90 @@
+/**
+ * One model from an unpacked folder to ready: manifest, task checks, tokenizer, a session in every worker,
+ * input and output checks, warm-up, batch invariance, and its queue. Each step is timed and named, and a
+ * failure after the session was created releases it again.
+ */
+import { join } from 'node:path';
+import { BootError } from '../errors.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import type { ModelManifest } from '../store/manifest.ts';
+import { readManifest } from '../store/read-manifest.ts';
+import { TASKS, type TaskSpec } from '../tasks/catalog.ts';
+import { ModelBatcher, type ModelRunSpec, type Scheduler } from './batcher.ts';
+import type { ModelState, Warmup } from './model-status.ts';
+import type { LoadedGraph, PoolLogger, WorkerPool } from './pool.ts';
+import { TextTokenizer } from './tokenizer.ts';
+import { ModelTokenizer, type TokenizePool } from './tokenize-pool.ts';
+import { warmUp } from './warmup.ts';
+
+/** A model that is ready to serve. */
+export interface ServingModel {
+  name: string;
+  manifest: ModelManifest;
+  task: TaskSpec;
+  tokenizer: ModelTokenizer;
+  batcher: ModelBatcher;
+  spec: ModelRunSpec;
+  /** The graph's inputs and outputs as the session reports them. */
+  graph: LoadedGraph;
+  /** manifest version + the first 12 hex digits of the content digest: what answers report as the model's version. */
+  version: string;
+  /** Unique to this load in this process (name, version, load number): the prefix of every cache key. */
+  cacheKey: string;
+}
+
+const REQUIRED_INPUTS = ['input_ids', 'attention_mask'];
+const OPTIONAL_INPUTS = ['token_type_ids'];
+
+export interface LoadContext {
+  pool: WorkerPool;
+  scheduler: Scheduler;
+  tokenizePool: TokenizePool;
+  inference: GatewayConfig['inference'];
+  logger: PoolLogger;
+  /** Reports a state change of the model. */
+  setState(state: ModelState): void;
+  /** Runs one named step, timing it. */
+  step<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Called once the manifest is read, so the status shows the model's task and facts while it warms. */
+  onManifest(manifest: ModelManifest): void;
+}
+
+export async function loadModel(name: string, dir: string, digest: string, generation: number, ctx: LoadContext): Promise<ServingModel & { warmup: Warmup }> {
+  ctx.setState('loading');
+  const manifest = await ctx.step('manifest', () => readManifest(dir, name));
+  const task = TASKS[manifest.task];
+  const problem = task.check(manifest);
+  if (problem) throw new BootError(name, 'loading', problem);
+  ctx.onManifest(manifest);
+  const tokenizer = await ctx.step('tokenizer', () => TextTokenizer.fromFile(manifest.tokenizerPath, { maxLength: manifest.maxLength }));
+  const version = `${manifest.version}+${digest.slice(0, 12)}`;
+  const session = `${name}#${generation}`;
+  const graph = await ctx.step('session', () => ctx.pool.load(session, join(manifest.dir, manifest.onnxPath)));
+  try {
+    const missing = REQUIRED_INPUTS.filter((n) => !graph.inputNames.includes(n));
+    if (missing.length) throw new BootError(name, 'loading', `ONNX inputs ${JSON.stringify(graph.inputNames)} lack ${missing.join(', ')}`);
+    const unknown = graph.inputNames.filter((n) => !REQUIRED_INPUTS.includes(n) && !OPTIONAL_INPUTS.includes(n));
+    if (unknown.length) throw new BootError(name, 'loading', `ONNX input ${unknown.join(', ')} is not one the gateway feeds (it feeds ${[...REQUIRED_INPUTS, ...OPTIONAL_INPUTS].join(', ')})`);
+    let spec: ModelRunSpec;
+    try {
+      // A model with one token type (RoBERTa family, type_vocab_size 1) is fed zeros, as its library feeds it.
+      spec = { ...task.runSpec(manifest, graph), session, padId: manifest.padId, zeroTypeIds: manifest.typeVocabSize === 1 };
+    } catch (err) {
+      throw new BootError(name, 'loading', (err as Error).message);
+    }
+    ctx.setState('warming');
+    const { rowWidth, ...warmup } = await ctx.step('warmup', () => warmUp(name, manifest, task, spec, tokenizer, ctx)).catch((err: unknown) => {
+      throw err instanceof BootError ? err : new BootError(name, 'warming', (err as Error).message, { cause: err });
+    });
+    const bad = task.checkRowWidth?.(manifest, rowWidth);
+    if (bad) throw new BootError(name, 'warming', bad);
+    // A latency target gives each model its own token budget, measured at warm-up; otherwise the config's.
+    const budget = warmup.tuned?.batch_tokens ?? ctx.inference.maxBatchTokens;
+    const batcher = new ModelBatcher(name, spec, { ...ctx.inference, maxBatchTokens: budget }, ctx.scheduler);
+    const modelTokenizer = new ModelTokenizer(tokenizer, manifest.tokenizerPath, ctx.tokenizePool);
+    return { name, manifest, task, tokenizer: modelTokenizer, batcher, spec, graph, version, cacheKey: `${name}@${version}#${generation}`, warmup };
+  } catch (err) {
+    await ctx.pool.unload(session).catch(() => undefined);
+    throw err;
+  }
+}

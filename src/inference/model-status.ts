@@ -1,0 +1,34 @@
+/** What /v1/models says about each model. */
+import type { Task } from '../tasks/catalog.ts';
+
+export type ModelState = 'pending' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'failed';
+
+export interface Warmup {
+  shapes: { batch: number; seq: number; ms: number }[];
+  batch_invariance_max_diff?: number;
+  /** With inference.latencyTargetMs: the fitted cost of a batch and the token budget derived from it. */
+  tuned?: { target_ms: number; fixed_ms: number; ms_per_1k_tokens: number; batch_tokens: number };
+}
+
+export interface ModelStatus {
+  name: string;
+  source: string;
+  required: boolean;
+  default: boolean;
+  state: ModelState;
+  error?: string;
+  /** The boot step that failed. */
+  failed_step?: string;
+  sha256?: string;
+  /** manifest version + content digest: what answers report as `model_version`. */
+  version?: string;
+  task?: Task;
+  description?: string;
+  labels?: string[];
+  max_length?: number;
+  score?: { min: number; max: number; round?: number };
+  threshold?: number;
+  /** Milliseconds each boot step took. */
+  timings: Record<string, number>;
+  warmup?: Warmup;
+}
