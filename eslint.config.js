@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'test-output/', 'var/', 'web/vendor/', 'scripts/train/.work/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', 'test-output/', 'var/', 'web/vendor/', 'scripts/train/.work/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

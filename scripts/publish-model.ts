@@ -4,10 +4,13 @@
  *   npm run publish-model -- --dir ./my-hf-export --bucket models [--key my-model.zip] [--endpoint http://minio:9000]
  *   npm run publish-model -- --zip models/qa-demo.zip --bucket models --endpoint http://127.0.0.1:9000 --create-bucket
  *
- * --dir packs a Hugging Face / Optimum export folder (config.json, tokenizer.json, the ONNX graph) plus
- * its gateway.json (or --gateway-json FILE) into a zip; --zip takes an existing one. The zip is checked
- * (layout and gateway.json), hashed (sha256), uploaded path-style, read back (size and sha256 metadata),
- * and the entry `{ name, source, sha256, required, default }` goes to stdout; progress goes to stderr.
+ * --dir packs a Hugging Face / Optimum / sentence-transformers export folder (every file the gateway reads:
+ * config.json, tokenizer files, modules.json and the module configs, the ONNX graph) plus gateway.json where
+ * there is one (or --gateway-json FILE; most exports need none) into a zip; --zip takes an existing one. The
+ * zip is unpacked and read by the gateway's own manifest reader (so it accepts exactly the folders the gateway
+ * boots), hashed (sha256), uploaded path-style, read back (size and sha256 metadata), and the entry
+ * `{ name, source, sha256, required, default }` goes to stdout; progress goes to stderr. The name is --name,
+ * else gateway.json's, else the folder's or zip's own. With --dry-run and no --bucket the source is the --out zip.
  * Packing is deterministic (sorted entries, fixed timestamps), so the same folder gives the same sha256
  * and a gateway that already holds it skips the download.
  * Credentials come only from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles...).
@@ -19,25 +22,27 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { BootError } from '../src/errors.ts';
+import type { ModelManifest } from '../src/store/manifest.ts';
+import { PACKED_FILES } from '../src/store/model-files.ts';
+import { readManifest } from '../src/store/read-manifest.ts';
+import { unpackZip } from '../src/store/unpack.ts';
 
-export const TASKS = ['question-answering', 'sentence-similarity', 'essay-scoring', 'text-classification'] as const;
-export const ONNX_CANDIDATES = ['model.onnx', 'onnx/model.onnx', 'onnx/model_quantized.onnx'];
-/** Files of an HF export that the gateway reads or that document the model; weights for other runtimes stay out. */
-const KEEP = [/^gateway\.json$/, /^config\.json$/, /^tokenizer\.json$/, /^tokenizer_config\.json$/, /^special_tokens_map\.json$/, /^vocab\.txt$/, /^(onnx\/)?[^/]+\.onnx(_data)?$/, /^(onnx\/)?[^/]+\.onnx\.data$/, /^(MODEL_CARD|README)\.md$/i, /^LICEN[CS]E(\.[a-z]+)?$/i];
 /** Fixed entry time: the same files give the same zip bytes and so the same sha256. */
 const FIXED_MTIME = new Date('2000-01-01T00:00:00Z');
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class PublishError extends Error {
   override name = 'PublishError';
 }
 
-export interface GatewayJson {
-  name: string;
-  task: (typeof TASKS)[number];
-  [k: string]: unknown;
+/** What the gateway will read from the model: its manifest, checked by the gateway's own code. */
+export interface Checked {
+  manifest: ModelManifest;
+  /** gateway.json "name", when it has one. */
+  declaredName?: string;
 }
 
 export interface ConfigEntry {
@@ -46,20 +51,6 @@ export interface ConfigEntry {
   sha256: string;
   required: boolean;
   default: boolean;
-}
-
-function checkGatewayJson(raw: string, where: string): GatewayJson {
-  let g: unknown;
-  try {
-    g = JSON.parse(raw);
-  } catch (err) {
-    throw new PublishError(`${where} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new PublishError(`${where} must be a JSON object`);
-  const o = g as Record<string, unknown>;
-  if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.name)) throw new PublishError(`${where}: "name" must be a model name (letters, digits, . _ -)`);
-  if (!TASKS.includes(o.task as GatewayJson['task'])) throw new PublishError(`${where}: "task" must be one of ${TASKS.join(', ')}`);
-  return o as GatewayJson;
 }
 
 /** Relative file paths under `dir` (forward slashes), refusing symlinks: the gateway refuses them too. */
@@ -75,67 +66,64 @@ function listFiles(dir: string, rel = ''): string[] {
   return out;
 }
 
-/** Checks the names inside a model zip against the artifact layout of ../shared/API.md and returns its gateway.json. */
-export function checkLayout(names: string[], readGatewayJson: () => string, where: string): GatewayJson {
-  const have = new Set(names);
-  for (const f of ['config.json', 'tokenizer.json', 'gateway.json']) if (!have.has(f)) throw new PublishError(`${where}: ${f} is missing`);
-  const gateway = checkGatewayJson(readGatewayJson(), `${where}: gateway.json`);
-  const named = typeof gateway.onnx === 'string' ? [gateway.onnx] : ONNX_CANDIDATES;
-  if (!named.some((f) => have.has(f))) throw new PublishError(`${where}: no ONNX graph (looked for ${named.join(', ')})`);
-  return gateway;
+/**
+ * Checks an unpacked model folder exactly as the gateway's boot reads it (src/store/read-manifest.ts): a folder
+ * passes here if and only if the gateway can read its manifest. Errors name the file and the field.
+ */
+export async function checkFolder(dir: string, where: string): Promise<Checked> {
+  let manifest: ModelManifest;
+  try {
+    manifest = await readManifest(dir, 'model');
+  } catch (err) {
+    const msg = err instanceof BootError ? err.message.replace(/^model "model" failed at loading: /, '') : (err as Error).message;
+    throw new PublishError(`${where}: ${msg}`);
+  }
+  let declaredName: string | undefined;
+  try {
+    const g = JSON.parse(readFileSync(path.join(dir, 'gateway.json'), 'utf8')) as { name?: unknown };
+    if (typeof g.name === 'string') declaredName = g.name;
+  } catch {
+    /* no gateway.json: nothing declared */
+  }
+  return { manifest, declaredName };
 }
 
-/** Packs a Hugging Face export folder (+ gateway.json) into `outFile`; returns the files packed and gateway.json. */
-export async function packFolder(dir: string, outFile: string, gatewayJsonFile?: string): Promise<{ files: string[]; gateway: GatewayJson }> {
+/** Unpacks a zip (one made here, or the user's) into a temporary folder and checks it as the gateway would. */
+export async function inspectZip(file: string): Promise<Checked> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'publish-check-'));
+  try {
+    await unpackZip(file, tmp, { maxEntries: 10_000, maxUncompressedBytes: 64 * 1024 ** 3, maxEntryBytes: 64 * 1024 ** 3 }).catch((err: unknown) => {
+      throw new PublishError(`${file} is not a model zip the gateway can unpack: ${(err as Error).message}`);
+    });
+    return await checkFolder(tmp, file);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Packs a Hugging Face / Optimum / sentence-transformers export folder into `outFile`: every file the gateway
+ * reads (src/store/model-files.ts), gateway.json from --gateway-json FILE or the folder when there is one
+ * (most exports need none). Returns the files packed and what the gateway will read from the zip.
+ */
+export async function packFolder(dir: string, outFile: string, gatewayJsonFile?: string): Promise<{ files: string[]; checked: Checked }> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PublishError(`--dir ${dir} is not a folder`);
   const all = listFiles(dir);
-  const files = all.filter((f) => f !== 'gateway.json' && KEEP.some((re) => re.test(f))).sort();
-  const gatewayPath = gatewayJsonFile ?? path.join(dir, 'gateway.json');
-  if (!existsSync(gatewayPath)) throw new PublishError(`gateway.json not found: put it in ${dir} or pass --gateway-json FILE`);
-  const gatewayText = readFileSync(gatewayPath, 'utf8');
-  const gateway = checkLayout([...files, 'gateway.json'], () => gatewayText, dir);
+  const files = all.filter((f) => f !== 'gateway.json' && PACKED_FILES.some((re) => re.test(f))).sort();
+  const gatewayPath = gatewayJsonFile ?? (all.includes('gateway.json') ? path.join(dir, 'gateway.json') : undefined);
+  if (gatewayJsonFile && !existsSync(gatewayJsonFile)) throw new PublishError(`--gateway-json ${gatewayJsonFile} not found`);
   const skipped = all.filter((f) => f !== 'gateway.json' && !files.includes(f));
   if (skipped.length > 0) process.stderr.write(`publish-model: not packed (not read by the gateway): ${skipped.join(', ')}\n`);
 
   const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(gatewayText), 'gateway.json', { mtime: FIXED_MTIME, mode: 0o100644 });
+  if (gatewayPath) zip.addBuffer(readFileSync(gatewayPath), 'gateway.json', { mtime: FIXED_MTIME, mode: 0o100644 });
   for (const f of files) zip.addFile(path.join(dir, f), f, { mtime: FIXED_MTIME, mode: 0o100644 });
   zip.end();
   await pipeline(zip.outputStream, createWriteStream(outFile));
-  return { files: ['gateway.json', ...files], gateway };
-}
-
-/** Reads a zip's entry names and its gateway.json, and checks the layout. */
-export function inspectZip(file: string): Promise<GatewayJson> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, zip) => {
-      if (err || !zip) return reject(new PublishError(`${file} is not a readable zip: ${err?.message ?? 'unknown error'}`));
-      const names: string[] = [];
-      let gatewayText: string | undefined;
-      zip.on('error', (e: Error) => reject(new PublishError(`${file}: ${e.message}`)));
-      zip.on('entry', (entry: yauzl.Entry) => {
-        names.push(entry.fileName);
-        if (entry.fileName !== 'gateway.json') return zip.readEntry();
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return reject(new PublishError(`${file}: cannot read gateway.json: ${e?.message ?? ''}`));
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            gatewayText = Buffer.concat(chunks).toString('utf8');
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => {
-        try {
-          resolve(checkLayout(names, () => gatewayText ?? '', file));
-        } catch (e) {
-          reject(e);
-        }
-      });
-      zip.readEntry();
-    });
+  const checked = await inspectZip(outFile).catch((err: unknown) => {
+    throw err instanceof PublishError ? new PublishError(err.message.replace(outFile, dir)) : err;
   });
+  return { files: [...(gatewayPath ? ['gateway.json'] : []), ...files], checked };
 }
 
 export async function sha256File(file: string): Promise<string> {
@@ -165,26 +153,31 @@ export interface PublishOptions {
 export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
   if (Boolean(opts.dir) === Boolean(opts.zip)) throw new PublishError('give exactly one of --dir FOLDER or --zip FILE');
   if (!opts.bucket && !opts.dryRun) throw new PublishError('--bucket is required');
+  if (!opts.bucket && !opts.out && !opts.zip) throw new PublishError('--dry-run without --bucket needs --out FILE (the entry then names that zip)');
   let zipFile: string;
-  let gateway: GatewayJson;
+  let checked: Checked;
   let tmp: string | undefined;
   if (opts.dir) {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'publish-model-'));
     zipFile = opts.out ?? path.join(tmp, 'model.zip');
     const packed = await packFolder(opts.dir, zipFile, opts.gatewayJson);
-    gateway = packed.gateway;
+    checked = packed.checked;
     process.stderr.write(`publish-model: packed ${packed.files.length} files into ${zipFile}\n`);
   } else {
     zipFile = opts.zip as string;
     if (!existsSync(zipFile)) throw new PublishError(`--zip ${zipFile} not found`);
-    gateway = await inspectZip(zipFile);
+    checked = await inspectZip(zipFile);
   }
   try {
     const sha256 = await sha256File(zipFile);
     const size = statSync(zipFile).size;
-    const name = opts.name ?? gateway.name;
+    const fromPath = path.basename(opts.dir ? path.resolve(opts.dir) : zipFile).replace(/\.zip$/i, '');
+    const name = opts.name ?? checked.declaredName ?? fromPath;
+    if (!NAME_RE.test(name)) throw new PublishError(`model name ${JSON.stringify(name)} must match ${NAME_RE}; pass --name`);
     const key = opts.key ?? `${name}.zip`;
-    const entry: ConfigEntry = { name, source: `s3://${opts.bucket}/${key}`, sha256, required: opts.required ?? true, default: opts.default ?? false };
+    const source = opts.bucket ? `s3://${opts.bucket}/${key}` : path.resolve(opts.out ?? zipFile);
+    const entry: ConfigEntry = { name, source, sha256, required: opts.required ?? true, default: opts.default ?? false };
+    process.stderr.write(`publish-model: ${name} is a ${checked.manifest.task} model, max_length ${checked.manifest.maxLength}${checked.manifest.pooling ? `, ${checked.manifest.pooling} pooling` : ''}\n`);
     if (opts.dryRun) return entry;
 
     const s3 = new S3Client({
@@ -213,7 +206,7 @@ export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
           Body: createReadStream(zipFile),
           ContentLength: size,
           ContentType: 'application/zip',
-          Metadata: { sha256, task: gateway.task, model: name },
+          Metadata: { sha256, task: checked.manifest.task, model: name },
         }),
       );
       const head = await s3.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: key }));

@@ -1,4 +1,5 @@
 import Fastify from 'fastify';
+import pretty from 'pino-pretty';
 import closeWithGrace from 'close-with-grace';
 import { loadConfig, ConfigError } from './config/load.ts';
 import app, { serverOptions } from './app.ts';
@@ -20,12 +21,16 @@ async function main() {
     throw err;
   }
 
+  const { logFormat } = config.server;
+  const readable = logFormat === 'pretty' || (logFormat === 'auto' && process.stdout.isTTY === true);
   const server = Fastify({
     ...serverOptions(config),
     logger: {
       level: config.server.logLevel,
       // Request bodies are never logged; headers that carry secrets are redacted if anything logs them.
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
+      // On a terminal, one readable line per event (each boot step of each model); JSON lines otherwise.
+      ...(readable ? { stream: pretty({ colorize: process.stdout.isTTY === true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
     },
   });
   await server.register(app, { config });

@@ -28,6 +28,10 @@ export const ConfigSchema = Type.Object(
         shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000, description: 'On SIGTERM: how long in-flight requests may take before the process exits anyway.' }),
         drainDelayMs: Type.Integer({ minimum: 0, default: 1000, description: 'On SIGTERM: readiness answers 503 and new requests get 503 for this long (so load balancers move away) before the listener closes.' }),
         logLevel: Type.String({ default: 'info' }),
+        logFormat: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], {
+          default: 'auto',
+          description: 'json: one JSON object per line (for log collectors); pretty: one readable line each (pino-pretty); auto: pretty on a terminal, json otherwise.',
+        }),
         serveWebForm: Type.Boolean({ default: true, description: 'Serve web/ at / (the embedded default; behind Nginx the form is served by Nginx).' }),
       },
       { ...Strict, default: {} },

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { RunRequest, TensorInfo, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
-/** Replacements allowed in a row for workers that die or fail to load their models before they serve (a broken install must not spin). */
+/** Replacement workers that may fail in a row (die or fail to load their models before they serve) before the pool gives up: a broken install must not spin. */
 const MAX_FAILED_STARTS = 3;
 
 export interface PoolLogger {
@@ -120,10 +120,10 @@ export class WorkerPool {
   /** A worker died (native crash, exit, uncaught error): its calls were rejected; start another with the same models. */
   private replace(gone: PoolWorker, err: Error): void {
     if (this.closed || this.workers[gone.slot] !== gone) return;
-    if (!gone.everReady && ++this.failedStarts > MAX_FAILED_STARTS) {
+    if (!gone.everReady && ++this.failedStarts >= MAX_FAILED_STARTS) {
       this.broken = err;
       this.workers[gone.slot] = undefined;
-      this.opts.logger?.error({ err: err.message, failedStarts: this.failedStarts - 1 }, 'inference workers keep failing before they serve; not starting more');
+      this.opts.logger?.error({ err: err.message, failedStarts: this.failedStarts }, 'inference workers keep failing before they serve; not starting more');
       this.notifyIdle();
       return;
     }

@@ -13,15 +13,21 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health/ready', {
     schema: {
       tags: ['ops'],
-      description: 'Readiness: 200 only when every required model is ready; 503 with per-model states before that and while draining.',
+      description: 'Readiness: 200 only when every required model is ready and the inference workers run; 503 with per-model states before that, while draining, and when the workers keep failing to start.',
       response: {
         200: Type.Object({ status: Type.Literal('ready'), models: ModelStates }),
-        503: Type.Object({ status: Type.Union([Type.Literal('starting'), Type.Literal('draining')]), models: ModelStates }),
+        503: Type.Object({
+          status: Type.Union([Type.Literal('starting'), Type.Literal('draining'), Type.Literal('unhealthy')]),
+          models: ModelStates,
+          reason: Type.Optional(Type.String({ description: 'Why an unhealthy replica cannot serve (e.g. inference workers that keep failing to start)' })),
+        }),
       },
     },
     handler: async (_req, reply) => {
       const models = Object.fromEntries(app.models.list().map((m) => [m.name, m.state]));
       if (app.draining) return reply.status(503).header('retry-after', '1').send({ status: 'draining' as const, models });
+      const reason = app.models.unhealthy();
+      if (reason) return reply.status(503).header('retry-after', '5').send({ status: 'unhealthy' as const, models, reason });
       if (!app.models.isReady()) return reply.status(503).header('retry-after', '2').send({ status: 'starting' as const, models });
       return { status: 'ready' as const, models };
     },

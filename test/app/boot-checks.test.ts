@@ -36,6 +36,20 @@ describe('boot checks of a model against its task', () => {
     await app.close();
   });
 
+  it('refuses a classifier whose output is identity at boot, naming the field, instead of failing every request', async () => {
+    const bad = await variant('identity-classifier', 'classify-demo', (g) => ({ ...g, output: 'identity' }));
+    const app = await buildApp(testConfig({ models: [{ name: 'identity-classifier', source: bad }] }), { boot: false });
+    await expect(app.models.boot()).rejects.toThrow(/model "identity-classifier" failed at loading: a classifier's output must be softmax or sigmoid; gateway\.json "output" is "identity"/);
+    await app.close();
+  });
+
+  it('refuses a classifier whose graph gives another number of logits than its labels, at warm-up', async () => {
+    const bad = await variant('three-labels', 'classify-demo', (g) => ({ ...g, labels: ['a', 'b', 'c'] }));
+    const app = await buildApp(testConfig({ models: [{ name: 'three-labels', source: bad }] }), { boot: false });
+    await expect(app.models.boot()).rejects.toThrow(/failed at warming: the graph gives 10 logits per text but the model declares 3 labels/);
+    await app.close();
+  });
+
   it('rejects a required model with an unknown task at boot', async () => {
     const bad = await variant('bad-task', 'classify-demo', (g) => ({ ...g, task: 'translation' }));
     const app = await buildApp(testConfig({ models: [{ name: 'bad-task', source: bad }] }), { boot: false });

@@ -6,13 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import yauzl from 'yauzl';
 import { S3RVER_KEY, startS3, type S3Server } from '../helpers/s3.ts';
 import { ROOT } from './harness.ts';
+import { crossEncoderFolder, DISTILBERT_CLASSIFIER, realTokenizer } from '../helpers/real-models.ts';
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -94,6 +95,30 @@ describe('scripts/publish-model', () => {
     expect(entry).toMatchObject({ name: 'tiny-cls', source: 's3://zips/tiny-cls.zip', required: false, default: false });
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'zips', Key: 'tiny-cls.zip' }));
     expect(head.Metadata?.sha256).toBe(entry.sha256);
+  });
+
+  it('packs every folder the gateway boots: a raw Optimum export without gateway.json, one without config.json', async () => {
+    const optimum = path.join(mkdtempSync(path.join(os.tmpdir(), 'raw-')), 'distilbert-sst2');
+    mkdirSync(optimum);
+    for (const f of ['model.onnx', 'config.json']) copyFileSync(path.join(DISTILBERT_CLASSIFIER, f), path.join(optimum, f));
+    copyFileSync(realTokenizer('bert-base-uncased'), path.join(optimum, 'tokenizer.json'));
+    const out = path.join(optimum, '..', 'packed.zip');
+    const r = await run(['--dir', optimum, '--out', out, '--dry-run']);
+    expect(r.stderr).toContain('distilbert-sst2 is a text-classification model, max_length 512');
+    expect(r.code).toBe(0);
+    // Without --bucket the entry names the zip it made: a source the gateway can boot from as it is.
+    expect(JSON.parse(r.stdout)).toEqual({ name: 'distilbert-sst2', source: out, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), required: true, default: false });
+    expect(await zipNames(readFileSync(out))).toEqual(['config.json', 'model.onnx', 'tokenizer.json']);
+
+    const ce = await crossEncoderFolder();
+    const r2 = await run(['--dir', ce, '--name', 'xlmr-ce', '--bucket', 'models', '--dry-run']);
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toContain('xlmr-ce is a text-ranking model, max_length 62');
+    expect(JSON.parse(r2.stdout)).toMatchObject({ name: 'xlmr-ce', source: 's3://models/xlmr-ce.zip' });
+
+    const nowhere = await run(['--dir', optimum, '--dry-run']);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain('--dry-run without --bucket needs --out FILE');
   });
 
   it('refuses a folder that is not a gateway model, naming what is missing', async () => {

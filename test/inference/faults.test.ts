@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
+import { unzipTo } from '../helpers/unzip.ts';
 
 /**
  * Faults while serving: an inference worker that dies mid-run (as a native crash would) or a run that
@@ -45,5 +49,31 @@ describe('inference faults', () => {
     const next = await embed('the next one is fine');
     expect(next.statusCode).toBe(200);
     expect(app.models.pool.idleCount()).toBe(app.config.inference.workers);
+  });
+});
+
+describe('a pool whose replacement workers cannot load their models', () => {
+  it('stops replacing after three failed starts and readiness says why, while the surviving worker serves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sts-folder-'));
+    await unzipTo(demoZip('sts-demo'), dir);
+    const app = await buildApp(testConfig({ models: [{ name: 'sts-demo', source: dir }] }));
+    try {
+      expect((await app.inject('/health/ready')).statusCode).toBe(200);
+      // The model's graph disappears from disk: a replacement worker can no longer load it.
+      rmSync(join(dir, 'model.onnx'));
+      await app.models.pool.injectFault('exit');
+      await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: 'this one dies with its worker' } });
+      await expect.poll(() => app.models.pool.broken, { timeout: 30_000 }).toBeDefined();
+      const restarts = app.models.pool.restarts;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(app.models.pool.restarts).toBe(restarts);
+      expect(restarts).toBe(3);
+      const ready = await app.inject('/health/ready');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ status: 'unhealthy', reason: expect.stringContaining('inference workers cannot start') });
+      expect((await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: 'still served by the other worker' } })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });
