@@ -11,7 +11,7 @@ async function swaggerPlugin(app: FastifyInstance) {
       info: {
         title: 'NLP inference gateway',
         description:
-          'Question answering, sentence similarity, essay scoring and text classification on ONNX Runtime. Errors share one body: `{ "error": { "code", "message", "details"? } }`.',
+          'Question answering, sentence similarity, reranking, essay scoring and text classification on ONNX Runtime, with Hugging Face, OpenAI, Cohere-style rerank and text-embeddings-inference compatible routes. Errors share one body: `{ "error": { "code", "message", "details"? } }`.',
         version: '0.1.0',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when the deployment sets API keys' } } },
@@ -19,7 +19,8 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'question-answering', description: 'Extractive QA with exact character offsets' },
         { name: 'sentence-similarity', description: 'Embeddings, cosine similarity, OpenAI-style embeddings' },
         { name: 'essay-scoring', description: 'Scores on the model rubric' },
-        { name: 'text-classification', description: 'Labels with scores' },
+        { name: 'text-classification', description: 'Labels with scores, for texts and text pairs' },
+        { name: 'text-ranking', description: 'Cross-encoders: relevance of (query, passage) pairs; Cohere/Jina and TEI rerank' },
         { name: 'huggingface', description: 'Hugging Face Inference API compatible' },
         { name: 'models', description: 'Models and their boot state' },
         { name: 'ops', description: 'Health and metrics' },
