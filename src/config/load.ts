@@ -99,6 +99,10 @@ export function validateConfig(raw: unknown): GatewayConfig {
     throw new ConfigError(`invalid config: ${errors.join('; ')}`);
   }
   const config = value as GatewayConfig;
+  config.security.apiKeys.forEach((entry, i) => {
+    // The key itself, after any scope prefix, must be long; never echo it.
+    if (entry.replace(/^(infer|write|admin):/, '').length < 16) throw new ConfigError(`invalid config: security.apiKeys.${i}: API keys must be at least 16 characters`);
+  });
   const names = new Set<string>();
   for (const m of config.models) {
     if (names.has(m.name)) throw new ConfigError(`invalid config: models: model name "${m.name}" is listed twice`);

@@ -109,7 +109,8 @@ export const ConfigSchema = Type.Object(
       {
         apiKeys: Type.Array(Type.String({ minLength: 16 }), {
           default: [],
-          description: 'Accepted API keys (Authorization: Bearer <key> or X-API-Key). Empty: no auth. Set them through GATEWAY_API_KEYS (comma-separated), not in a committed file.',
+          description:
+            'Accepted API keys (Authorization: Bearer <key> or X-API-Key), each `[scope:]key` with scope infer (task routes; the default), write (collections, feedback, and infer) or admin (models at run time, and everything). Empty: no auth. Set them through GATEWAY_API_KEYS (comma-separated), not in a committed file.',
         }),
         protectDocs: Type.Boolean({ default: false, description: 'Require a key for /docs and /docs/json too.' }),
         protectMetrics: Type.Boolean({ default: false, description: 'Require a key for /metrics too.' }),

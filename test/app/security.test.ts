@@ -108,7 +108,56 @@ describe('security', () => {
   });
 });
 
+describe('scopes', () => {
+  const INFER = 'infer-key-0123456789abcdef';
+  const WRITE = 'write-key-0123456789abcdef';
+  const ADMIN = 'admin-key-0123456789abcdef';
+  let scoped: FastifyInstance;
+  beforeAll(async () => {
+    // Routes of each scope, as collections (write) and model administration (admin) declare them.
+    const config = testConfig({ models: [{ name: 'classify-demo', source: demoZip('classify-demo') }], security: { apiKeys: [INFER, `write:${WRITE}`, `admin:${ADMIN}`] } });
+    scoped = Fastify({ ...serverOptions(config), logger: false });
+    await scoped.register(app, { config });
+    scoped.post('/v1/test-write', { config: { scope: 'write' } }, async () => ({ ok: true }));
+    scoped.post('/v1/test-admin', { config: { scope: 'admin' } }, async () => ({ ok: true }));
+    await scoped.ready();
+    await scoped.models.boot();
+  });
+  afterAll(async () => scoped?.close());
+
+  it('a key of a higher scope may do what a lower one may; a lower one gets 403 naming the scope it needs', async () => {
+    const call = (url: string, key?: string) => scoped.inject({ method: 'POST', url, headers: key ? { authorization: `Bearer ${key}` } : {}, payload: { inputs: 'a text editor' } });
+    const table: [string, string | undefined, number][] = [
+      ['/v1/classify', undefined, 401],
+      ['/v1/classify', INFER, 200],
+      ['/v1/classify', WRITE, 200],
+      ['/v1/classify', ADMIN, 200],
+      ['/v1/test-write', undefined, 401],
+      ['/v1/test-write', INFER, 403],
+      ['/v1/test-write', WRITE, 200],
+      ['/v1/test-write', ADMIN, 200],
+      ['/v1/test-admin', INFER, 403],
+      ['/v1/test-admin', WRITE, 403],
+      ['/v1/test-admin', ADMIN, 200],
+    ];
+    for (const [url, key, status] of table) expect((await call(url, key)).statusCode, `${url} ${key ?? 'no key'}`).toBe(status);
+    const refused = (await call('/v1/test-admin', WRITE)).json();
+    expect(refused.error).toMatchObject({ code: 'forbidden', message: 'this route needs a key with the admin scope; this key has write' });
+    expect(JSON.stringify(refused)).not.toContain(WRITE);
+  });
+
+  it('protects TEI routes and the Hugging Face route like /v1', async () => {
+    for (const url of ['/rerank', '/embed', '/predict', '/models/classify-demo']) expect((await scoped.inject({ method: 'POST', url, payload: {} })).statusCode, url).toBe(401);
+  });
+});
+
 describe('config of keys', () => {
+  it('takes scope prefixes and checks the key after it, never echoing it', async () => {
+    const { loadConfig } = await import('../../src/config/load.ts');
+    expect(() => loadConfig({ env: { GATEWAY_API_KEYS: 'admin:short-secret' } })).toThrowError(/security\.apiKeys\.0: API keys must be at least 16 characters/);
+    expect(loadConfig({ env: { GATEWAY_API_KEYS: `admin:${KEYS[0]}` } }).security.apiKeys).toEqual([`admin:${KEYS[0]}`]);
+  });
+
   it('takes keys from GATEWAY_API_KEYS and never echoes a bad one', async () => {
     const { loadConfig } = await import('../../src/config/load.ts');
     expect(loadConfig({ env: { GATEWAY_API_KEYS: ` ${KEYS[0]} ,${KEYS[1]}` } }).security.apiKeys).toEqual(KEYS);

@@ -10,12 +10,36 @@ import { sendError } from '../app/errors.ts';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** What a key may do; each scope includes the ones before it (../shared/API.md, "Added in the second wave"). */
+export const SCOPES = ['infer', 'write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope a key needs for this route; `infer` when omitted (routes that are open say so by URL below). */
+    scope?: Scope;
+  }
+}
+
+/** A configured key: `[infer|write|admin:]secret`, `infer` when no scope is written. */
+export function parseKey(entry: string): { scope: Scope; key: string } {
+  const m = /^(infer|write|admin):(.+)$/.exec(entry);
+  return m ? { scope: m[1] as Scope, key: m[2] } : { scope: 'infer', key: entry };
+}
+
 /** Compares against every key, always all of them, on fixed-length digests: no timing hint of which or how long. */
 export function keyMatches(given: string, keys: Buffer[]): boolean {
+  return keyIndex(given, keys) >= 0;
+}
+
+/** Index of the matching key (or -1), comparing against all of them in constant time. */
+function keyIndex(given: string, keys: Buffer[]): number {
   const d = digest(given);
-  let ok = false;
-  for (const k of keys) ok = timingSafeEqual(d, k) || ok;
-  return ok;
+  let found = -1;
+  keys.forEach((k, i) => {
+    if (timingSafeEqual(d, k)) found = i;
+  });
+  return found;
 }
 
 function presentedKey(req: FastifyRequest): string | undefined {
@@ -79,22 +103,33 @@ async function securityPlugin(app: FastifyInstance) {
       },
     });
   }
-  if (security.apiKeys.length) {
-    const keys = security.apiKeys.map(digest);
-    const open = (url: string) =>
-      url.startsWith('/health/') ||
-      (!security.protectDocs && (url === '/docs' || url.startsWith('/docs/'))) ||
-      (!security.protectMetrics && url === '/metrics') ||
-      !(url.startsWith('/v1/') || url.startsWith('/models/') || url.startsWith('/docs') || url === '/metrics');
-    app.addHook('onRequest', async (req, reply) => {
-      if (open(req.url.split('?')[0])) return;
-      const key = presentedKey(req);
-      if (key === undefined || !keyMatches(key, keys)) {
-        reply.header('www-authenticate', 'Bearer');
-        return sendError(reply, new GatewayError('unauthorized', key === undefined ? 'API key required: send Authorization: Bearer <key>' : 'API key not accepted'));
-      }
-    });
+  if (security.apiKeys.length === 0) {
+    app.log.warn('no API keys configured: every route is open, including writes (collections, feedback) and model administration');
+    return;
   }
+  const parsed = security.apiKeys.map(parseKey);
+  const keys = parsed.map((k) => digest(k.key));
+  const rank = (s: Scope) => SCOPES.indexOf(s);
+  const open = (url: string, method: string) =>
+    url.startsWith('/health/') ||
+    url.startsWith('/v2/health/') ||
+    (!security.protectDocs && (url === '/docs' || url.startsWith('/docs/'))) ||
+    (!security.protectMetrics && url === '/metrics') ||
+    // The web form's own files (its API calls are not open).
+    ((method === 'GET' || method === 'HEAD') && !/^\/(v1|v2|models|docs|metrics|rerank|embed|predict)(\/|$)/.test(url));
+  app.addHook('onRequest', async (req, reply) => {
+    if (open(req.url.split('?')[0], req.method)) return;
+    const key = presentedKey(req);
+    const at = key === undefined ? -1 : keyIndex(key, keys);
+    if (at < 0) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendError(reply, new GatewayError('unauthorized', key === undefined ? 'API key required: send Authorization: Bearer <key>' : 'API key not accepted'));
+    }
+    const needed = req.routeOptions.config?.scope ?? 'infer';
+    if (rank(parsed[at].scope) < rank(needed)) {
+      return sendError(reply, new GatewayError('forbidden', `this route needs a key with the ${needed} scope; this key has ${parsed[at].scope}`, { details: { needed, scope: parsed[at].scope } }));
+    }
+  });
 }
 
 export default fp(securityPlugin, { name: 'security', dependencies: ['config', 'errors'] });
