@@ -30,6 +30,10 @@ export interface ServingModel {
   version: string;
   /** Unique to this load in this process (name, version, load number): the prefix of every cache key. */
   cacheKey: string;
+  /** Requests holding this version (see ModelRegistry.resolve's lease). */
+  leases: number;
+  /** Set when the version is retired: called as its last request finishes. */
+  retired?: () => void;
 }
 
 const REQUIRED_INPUTS = ['input_ids', 'attention_mask'];
@@ -82,7 +86,7 @@ export async function loadModel(name: string, dir: string, digest: string, gener
     const budget = warmup.tuned?.batch_tokens ?? ctx.inference.maxBatchTokens;
     const batcher = new ModelBatcher(name, spec, { ...ctx.inference, maxBatchTokens: budget }, ctx.scheduler);
     const modelTokenizer = new ModelTokenizer(tokenizer, manifest.tokenizerPath, ctx.tokenizePool);
-    return { name, manifest, task, tokenizer: modelTokenizer, batcher, spec, graph, version, cacheKey: `${name}@${version}#${generation}`, warmup };
+    return { name, manifest, task, tokenizer: modelTokenizer, batcher, spec, graph, version, cacheKey: `${name}@${version}#${generation}`, leases: 0, warmup };
   } catch (err) {
     await ctx.pool.unload(session).catch(() => undefined);
     throw err;

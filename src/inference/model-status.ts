@@ -1,7 +1,8 @@
 /** What /v1/models says about each model. */
 import type { Task } from '../tasks/catalog.ts';
 
-export type ModelState = 'pending' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'failed';
+/** `available`: a lazy model not loaded (its first request loads it); `draining`: removed, unloading once its requests finish. */
+export type ModelState = 'pending' | 'available' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'failed' | 'draining';
 
 export interface Warmup {
   shapes: { batch: number; seq: number; ms: number }[];
@@ -10,11 +11,25 @@ export interface Warmup {
   tuned?: { target_ms: number; fixed_ms: number; ms_per_1k_tokens: number; batch_tokens: number };
 }
 
+/** A replacement in progress, or the last one that failed (the serving version stays meanwhile). */
+export interface UpdateStatus {
+  state: ModelState;
+  source: string;
+  started_at: string;
+  finished_at?: string;
+  /** The new version, once its manifest is read. */
+  version?: string;
+  error?: string;
+  failed_step?: string;
+  timings: Record<string, number>;
+}
+
 export interface ModelStatus {
   name: string;
   source: string;
   required: boolean;
   default: boolean;
+  load: 'eager' | 'lazy';
   state: ModelState;
   error?: string;
   /** The boot step that failed. */
@@ -31,4 +46,10 @@ export interface ModelStatus {
   /** Milliseconds each boot step took. */
   timings: Record<string, number>;
   warmup?: Warmup;
+  /** Growth of the process RSS while this version loaded and warmed up (all workers together). */
+  memory_mb?: number;
+  /** Requests holding the serving version now. */
+  in_flight?: number;
+  last_used?: string;
+  update?: UpdateStatus;
 }
