@@ -8,6 +8,7 @@ import errorsPlugin from './plugins/app/errors.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import modelsPlugin from './plugins/app/models.ts';
 import cachesPlugin from './plugins/app/caches.ts';
+import collectionsPlugin from './plugins/app/collections.ts';
 import requestContext from './plugins/app/request-context.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import webPlugin from './plugins/external/web.ts';
@@ -23,6 +24,7 @@ import classifyRoutes from './routes/v1/classify.ts';
 import hfRoutes from './routes/hf.ts';
 import rerankRoutes from './routes/v1/rerank.ts';
 import teiRoutes from './routes/tei.ts';
+import collectionRoutes from './routes/v1/collections.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -60,6 +62,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(swaggerPlugin);
   await fastify.register(modelsPlugin);
   await fastify.register(cachesPlugin);
+  await fastify.register(collectionsPlugin);
   await fastify.register(healthRoutes);
   await fastify.register(metricsRoutes);
   await fastify.register(modelRoutes);
@@ -72,6 +75,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(rerankRoutes);
   await fastify.register(hfRoutes);
   await fastify.register(teiRoutes);
+  await fastify.register(collectionRoutes);
   await fastify.register(webPlugin);
 }
 
