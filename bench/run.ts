@@ -7,13 +7,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, setPriority, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_MODELS, demoZip } from '../test/helpers/app.ts';
 import { freePort, startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
 import { ceiling } from './ceiling.ts';
 import { renderDocs } from './report.ts';
+import { load, procStat } from './load-client.ts';
 
 const quick = process.argv.includes('--quick');
 const tuneOnly = process.argv.includes('--tune');
@@ -53,49 +54,6 @@ const SCENARIOS: Scenario[] = [
   { name: 'classify16', items: 16, gateway: { path: '/v1/classify', body: { inputs: Array.from({ length: 16 }, (_, i) => `a text editor ${i} [<id>]`) } }, naive: { path: '/classify', body: { inputs: Array.from({ length: 16 }, (_, i) => `a text editor ${i} [<id>]`) } }, ceiling: { model: 'classify-demo', kind: 'single', item: (n) => ({ a: `a text editor ${n % 16} ${n >> 4}` }), count: 1600 }, full: true },
   { name: 'essay400', items: 1, gateway: { path: '/v1/essays/score', body: { essay: `[<id>] ${ESSAY_400}` } }, ceiling: { model: 'essay-demo', kind: 'windows', item: (n) => ({ a: `${n} ${ESSAY_400}` }), count: 300 }, full: true },
 ];
-
-function procStat(pid: number): { cpuS: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-  return { cpuS: ticks / 100, rssMb: Math.round(rss) };
-}
-
-interface LoadResult {
-  rps: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
-/**
- * bench/load.ts in its own process at nice 10; closed loop (`connections`) or open loop (`rate` requests/s).
- * `body` is one body ([<id>] replaced by a unique id per request) or an array of bodies each connection cycles through.
- */
-function load(url: string, path: string, body: unknown, connections: number, seconds: number, rate?: number): Promise<LoadResult> {
-  const bodies = Array.isArray(body) ? { requests: body.map((b) => ({ method: 'POST' as const, body: JSON.stringify(b) })) } : { body: JSON.stringify(body), idReplacement: true };
-  const opts = { url: `${url}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, ...bodies, connections, duration: seconds, timeout: rate ? 10 : 60, ...(rate ? { overallRate: rate } : {}) };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      setPriority(child.pid!, 10);
-    } catch {
-      // not permitted: measure at equal priority
-    }
-    // Bounded: the run takes `seconds`, plus start-up and draining in-flight requests.
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 90) * 1000);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator exited ${code}`));
-      const r = JSON.parse(out) as { requests: number; seconds: number; p50: number; p95: number; p99: number; errors: number; timeouts: number; non2xx: number };
-      resolve({ rps: r.requests / r.seconds, p50: r.p50, p95: r.p95, p99: r.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx });
-    });
-  });
-}
 
 async function metricsText(url: string): Promise<string> {
   return await (await fetch(`${url}/metrics`)).text();
