@@ -119,6 +119,17 @@ export const ConfigSchema = Type.Object(
       {
         embeddingBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 2, description: 'Memory for cached sentence embeddings (shared by similarity, batch, file, embeddings and HF routes); 0: off.' }),
         resultBytes: Type.Integer({ minimum: 0, default: 32 * 1024 ** 2, description: 'Memory for exact-result caches of QA and classification; 0: off.' }),
+        semantic: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false, description: 'After the exact cache misses, answer QA (same context or collection version), classification and essay requests from an earlier input at least `threshold` similar.' }),
+            model: Type.Optional(Type.String({ description: 'The sentence-similarity model that embeds inputs for the cache; the default one when unset.' })),
+            threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.98, description: 'Cosine at or above which an earlier input counts as the same (higher: fewer, safer hits); chosen from measurements in docs/semantic-cache.md.' }),
+            maxEntries: Type.Integer({ minimum: 1, default: 10_000 }),
+            maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+            ttlMs: Type.Integer({ minimum: 0, default: 0, description: 'Entries expire this long after they were stored (hits do not extend it); 0: never.' }),
+          },
+          { ...Strict, default: {} },
+        ),
       },
       { ...Strict, default: {} },
     ),

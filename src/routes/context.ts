@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { ServiceContext } from '../services/context.ts';
 
-/** What a service gets from the request: the client-abort signal, the timings to fill, the caches. */
+/** What a service gets from the request: the client-abort signal, the timings to fill, the caches (not read under Cache-Control: no-cache). */
 export function ctxOf(req: FastifyRequest): ServiceContext {
-  return { signal: req.abortSignal, timings: req.timings, caches: req.server.caches };
+  const cc = req.headers['cache-control'];
+  const fresh = typeof cc === 'string' && /\bno-(cache|store)\b/i.test(cc);
+  return { signal: req.abortSignal, timings: req.timings, caches: req.server.caches, fresh };
 }

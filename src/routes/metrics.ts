@@ -13,6 +13,12 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
         m.cacheMisses.set({ cache }, st.misses);
         m.cacheBytes.set({ cache }, st.bytes);
       }
+      const sem = app.caches.semantic?.stats();
+      if (sem) {
+        m.cacheHits.set({ cache: 'semantic' }, sem.hits);
+        m.cacheMisses.set({ cache: 'semantic' }, sem.misses);
+        m.cacheBytes.set({ cache: 'semantic' }, sem.bytes);
+      }
       return reply.type(m.registry.contentType).send(await m.registry.metrics());
     },
   });

@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import type { SemanticCache, SemanticLookup } from './semantic-cache.ts';
+import { noteCache, type ServiceContext } from './context.ts';
 
 export interface CacheStats {
   hits: number;
@@ -44,6 +46,8 @@ export class BoundedCache<V extends object> {
 export class Caches {
   readonly embeddings: BoundedCache<{ vector: Float32Array; tokens: number }>;
   readonly results: BoundedCache<{ value: unknown }>;
+  /** Set by the caches plugin when cache.semantic.enabled. */
+  semantic?: SemanticCache;
 
   constructor(opts: { embeddingBytes: number; resultBytes: number }) {
     // Strings are UTF-16 in memory; count the key twice its length plus the vector.
@@ -55,4 +59,52 @@ export class Caches {
 /** A cache key: the model's cache key and the exact inputs and options. */
 export function resultKey(modelKey: string, kind: string, input: unknown): string {
   return `${modelKey}\u0000${kind}\u0000${JSON.stringify(input)}`;
+}
+
+/** One item to answer: its exact-cache key and, where the semantic cache may answer it, its scope and text. */
+export interface CacheItem {
+  key: string;
+  semantic?: { scope: string; text: string };
+}
+
+/**
+ * Answers items from the exact cache, then (for items that allow it) the semantic cache, and computes only the
+ * rest, in one call for all of them; what is computed is stored in both. Under Cache-Control: no-cache nothing
+ * is read (answers are still stored). Counts each item's source for the x-cache header.
+ */
+export async function cachedAnswers<T>(ctx: ServiceContext, items: CacheItem[], compute: (indices: number[]) => Promise<T[]>): Promise<T[]> {
+  const exact = ctx.caches?.results;
+  const semantic = ctx.caches?.semantic;
+  const out: (T | undefined)[] = items.map((it) => (ctx.fresh ? undefined : (exact?.get(it.key)?.value as T | undefined)));
+  const hits = out.filter((v) => v !== undefined).length;
+  if (hits) noteCache(ctx, 'hit', hits);
+  let todo = out.flatMap((v, i) => (v === undefined ? [i] : []));
+  const slots = new Map<number, NonNullable<SemanticLookup['slot']>>();
+  const wantSemantic = semantic ? todo.filter((i) => items[i].semantic) : [];
+  if (semantic && wantSemantic.length) {
+    const looked = await semantic.lookup(
+      wantSemantic.map((i) => items[i].semantic!.scope),
+      wantSemantic.map((i) => items[i].semantic!.text),
+    );
+    looked.forEach((l, j) => {
+      const i = wantSemantic[j];
+      if (l.value !== undefined && !ctx.fresh) {
+        out[i] = l.value as T;
+        noteCache(ctx, 'semantic', 1, l.similarity);
+      } else if (l.slot) slots.set(i, l.slot);
+    });
+    todo = todo.filter((i) => out[i] === undefined);
+  }
+  if (todo.length) {
+    noteCache(ctx, 'miss', todo.length);
+    const computed = await compute(todo);
+    computed.forEach((v, j) => {
+      const i = todo[j];
+      out[i] = v;
+      exact?.set(items[i].key, { value: v as object });
+      const slot = slots.get(i);
+      if (slot) void semantic!.store(slot, v);
+    });
+  }
+  return out as T[];
 }

@@ -1,6 +1,6 @@
 import type { ServingModel } from '../inference/registry.ts';
 import { classifyLogits, type Prediction } from '../tasks/classify.ts';
-import { resultKey } from './caches.ts';
+import { cachedAnswers, resultKey } from './caches.ts';
 import type { ServiceContext } from './context.ts';
 import { encodePairs, encodeWhole, run } from './encode.ts';
 
@@ -15,12 +15,16 @@ export interface ClassifyInput {
  * in the tokenizer's pair template. Exact repeats (same model load, input and options) come from the result cache.
  */
 export async function classify(model: ServingModel, inputs: ClassifyInput[], ctx: ServiceContext, opts: { topK?: number; truncate?: boolean; raw?: boolean; field?: string } = {}): Promise<Prediction[]> {
-  const cache = ctx.caches?.results;
   const field = opts.field ?? 'inputs';
-  const keys = inputs.map((it) => resultKey(model.cacheKey, 'classify', [it.text, it.textPair ?? null, opts.topK ?? null, opts.truncate ?? false, opts.raw ?? false]));
-  const out: (Prediction | undefined)[] = keys.map((k) => cache?.get(k)?.value as Prediction | undefined);
-  const todo = out.flatMap((p, i) => (p ? [] : [i]));
-  if (todo.length) {
+  const options = [opts.topK ?? null, opts.truncate ?? false, opts.raw ?? false];
+  const scope = `classify\u0000${model.cacheKey}\u0000${JSON.stringify(options)}`;
+  const items = inputs.map((it) => ({
+    key: resultKey(model.cacheKey, 'classify', [it.text, it.textPair ?? null, ...options]),
+    // Pairs are answered from the exact cache only: "similar" would have to hold for both texts.
+    ...(ctx.caches?.semantic && it.textPair === undefined ? { semantic: { scope, text: it.text } } : {}),
+  }));
+  return cachedAnswers(ctx, items, async (todo) => {
+    const out: Prediction[] = new Array(inputs.length);
     const name = (i: number) => (inputs.length > 1 ? `${field}[${i}]` : field);
     const singles = todo.filter((i) => inputs[i].textPair === undefined);
     const pairs = todo.filter((i) => inputs[i].textPair !== undefined);
@@ -32,10 +36,8 @@ export async function classify(model: ServingModel, inputs: ClassifyInput[], ctx
     const res = await run(model, [...a, ...b], ctx);
     const { labels, output } = model.manifest;
     res.rows.forEach((row, j) => {
-      const p = classifyLogits(row.logits, { labels, output, topK: opts.topK, raw: opts.raw });
-      out[order[j]] = p;
-      cache?.set(keys[order[j]], { value: p });
+      out[order[j]] = classifyLogits(row.logits, { labels, output, topK: opts.topK, raw: opts.raw });
     });
-  }
-  return out as Prediction[];
+    return todo.map((i) => out[i]);
+  });
 }

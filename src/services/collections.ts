@@ -18,6 +18,7 @@ import { chunkKey, type Chunking, type CollectionInfo, type CollectionStore, typ
 import type { ServiceContext } from './context.ts';
 import { embed } from './embeddings.ts';
 import { answerQuestions } from './qa.ts';
+import { cachedAnswers, resultKey } from './caches.ts';
 import { rerank } from './ranking.ts';
 
 export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -333,16 +334,37 @@ export class CollectionService {
     lease?: Lease,
   ): Promise<{ model: ServingModel; answers: CollectionAnswer[]; read: number }> {
     const reader = await this.models.resolve('question-answering', o.model, lease);
+    const c = await this.collection(name);
+    // The whole answer is cached per collection version (every write bumps it): exactly, and with the semantic
+    // cache on, for a question like an earlier one about the same version of the same collection.
+    const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride]);
+    const [answer] = await cachedAnswers(
+      ctx,
+      [{ key: resultKey(reader.cacheKey, 'collection-qa', [name, c.version, o.question, options]), ...(ctx.caches?.semantic ? { semantic: { scope: `collection-qa\u0000${reader.cacheKey}\u0000${name}\u0000${c.version}\u0000${options}`, text: o.question } } : {}) }],
+      async () => [await this.answer(name, reader, o, ctx, lease)],
+    );
+    return { model: reader, ...answer };
+  }
+
+  private async answer(
+    name: string,
+    reader: ServingModel,
+    o: SearchOptions & { question: string; retrieveK?: number; readK?: number; handleImpossibleAnswer?: boolean; maxAnswerLength?: number; stride: number },
+    ctx: ServiceContext,
+    lease?: Lease,
+  ): Promise<{ answers: CollectionAnswer[]; read: number }> {
     const retrieveK = o.retrieveK ?? 10;
     const { results } = await this.search(name, { ...o, query: o.question, topK: retrieveK }, ctx, lease);
     const chunks = results.slice(0, o.readK ?? retrieveK);
-    if (chunks.length === 0) return { model: reader, answers: [], read: 0 };
+    if (chunks.length === 0) return { answers: [], read: 0 };
     const t0 = performance.now();
     const read = await answerQuestions(reader, chunks.map((ch) => ({ question: o.question, context: ch.text })), ctx, {
       topK: Math.max(3, o.topK ?? 3),
       maxAnswerLength: o.maxAnswerLength ?? 30,
       handleImpossibleAnswer: o.handleImpossibleAnswer ?? false,
       stride: o.stride,
+      // The collection's own cache entry covers the whole answer; its chunks' reads are not cached one by one.
+      semantic: false,
     });
     this.events.onRead?.({ seconds: (performance.now() - t0) / 1000, chunks: chunks.length });
     const merged = new Map<string, CollectionAnswer>();
@@ -367,8 +389,8 @@ export class CollectionService {
     });
     const ranked = [...merged.values()].sort((a, b) => b.score - a.score || a.start - b.start).slice(0, o.topK ?? 3);
     if (o.handleImpossibleAnswer && abstained === chunks.length) {
-      return { model: reader, answers: [{ answer: '', score: nullScore, document_id: null, start: 0, end: 0, metadata: null, chunk: null }], read: chunks.length };
+      return { answers: [{ answer: '', score: nullScore, document_id: null, start: 0, end: 0, metadata: null, chunk: null }], read: chunks.length };
     }
-    return { model: reader, answers: ranked, read: chunks.length };
+    return { answers: ranked, read: chunks.length };
   }
 }

@@ -7,6 +7,15 @@ export interface ServiceContext {
   timings: Timings;
   /** Absent: nothing is cached (benchmarks of the uncached path, tests). */
   caches?: Caches;
+  /** The client said Cache-Control: no-cache: answers are computed (and may still be stored). */
+  fresh?: boolean;
+}
+
+/** Counts where an item's answer came from, for the x-cache header. */
+export function noteCache(ctx: ServiceContext, how: 'hit' | 'semantic' | 'miss', n = 1, similarity?: number): void {
+  const c = (ctx.timings.cache ??= { hit: 0, semantic: 0, miss: 0 });
+  c[how] += n;
+  if (similarity !== undefined) c.similarity = Math.min(c.similarity ?? 1, similarity);
 }
 
 /** Runs fn and adds its wall time to timings.tokenizeMs. */

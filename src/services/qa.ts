@@ -1,6 +1,7 @@
 import type { ServingModel } from '../inference/registry.ts';
 import { answerSpans, type QaAnswer, type QaOptions } from '../tasks/qa.ts';
-import { resultKey } from './caches.ts';
+import { createHash } from 'node:crypto';
+import { cachedAnswers, resultKey } from './caches.ts';
 import { timedTokenize, type ServiceContext } from './context.ts';
 import { run } from './encode.ts';
 
@@ -13,12 +14,21 @@ export interface QaItem {
  * Answers for each (question, context): long contexts are read in overlapping windows (question kept whole),
  * the windows of all items are batched together, and spans are searched across all windows of an item.
  */
-export async function answerQuestions(model: ServingModel, items: QaItem[], ctx: ServiceContext, opts: QaOptions & { stride: number }): Promise<QaResult[]> {
-  const cache = ctx.caches?.results;
-  const keys = items.map((it) => resultKey(model.cacheKey, 'qa', [it.question, it.context, opts.topK, opts.maxAnswerLength, opts.handleImpossibleAnswer, opts.alignToWords ?? true, opts.stride]));
-  const out: (QaResult | undefined)[] = keys.map((k) => cache?.get(k)?.value as QaResult | undefined);
-  const todo = out.flatMap((r, i) => (r ? [] : [i]));
-  if (todo.length === 0) return out as QaResult[];
+export async function answerQuestions(model: ServingModel, items: QaItem[], ctx: ServiceContext, opts: QaOptions & { stride: number; semantic?: boolean }): Promise<QaResult[]> {
+  const options = [opts.topK, opts.maxAnswerLength, opts.handleImpossibleAnswer, opts.alignToWords ?? true, opts.stride];
+  const semantic = ctx.caches?.semantic && opts.semantic !== false;
+  // The semantic cache may answer a question like an earlier one only about the very same context.
+  const scope = (context: string) => `qa\u0000${model.cacheKey}\u0000${JSON.stringify(options)}\u0000${createHash('sha256').update(context).digest('base64')}`;
+  return cachedAnswers(
+    ctx,
+    items.map((it) => ({ key: resultKey(model.cacheKey, 'qa', [it.question, it.context, ...options]), ...(semantic ? { semantic: { scope: scope(it.context), text: it.question } } : {}) })),
+    (todo) => readQuestions(model, todo.map((i) => items[i]), ctx, opts),
+  );
+}
+
+async function readQuestions(model: ServingModel, items: QaItem[], ctx: ServiceContext, opts: QaOptions & { stride: number }): Promise<QaResult[]> {
+  const todo = items.map((_, i) => i);
+  const out: QaResult[] = new Array(items.length);
   model.batcher.admit(todo.length);
   const perItem = await timedTokenize(ctx, () => Promise.all(todo.map((i) => model.tokenizer.encodePairWindows(items[i].question, items[i].context, { stride: opts.stride }))));
   const res = await run(model, perItem.flat().map((w) => ({ ids: w.ids, typeIds: w.typeIds })), ctx);
@@ -29,11 +39,9 @@ export async function answerQuestions(model: ServingModel, items: QaItem[], ctx:
       const row = res.rows[at++];
       return { offsets: w.offsets, sequenceIds: w.sequenceIds, wordIds: w.wordIds, startLogits: row.start_logits, endLogits: row.end_logits };
     });
-    const result = { answers: answerSpans(withLogits, items[i].context, { ...opts, noAnswerThreshold: model.manifest.noAnswerThreshold }), windows: windows.length };
-    out[i] = result;
-    cache?.set(keys[i], { value: result });
+    out[i] = { answers: answerSpans(withLogits, items[i].context, { ...opts, noAnswerThreshold: model.manifest.noAnswerThreshold }), windows: windows.length };
   });
-  return out as QaResult[];
+  return out;
 }
 
 export interface QaResult {

@@ -34,6 +34,13 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    semanticLookups: new Counter({ name: 'gateway_semantic_cache_lookups_total', help: 'Semantic cache lookups by result (hit, miss)', labelNames: ['result'] as const, registers: [registry] }),
+    semanticNearestMiss: new Histogram({
+      name: 'gateway_semantic_cache_nearest_miss_similarity',
+      help: 'Cosine of the nearest earlier input when the semantic cache missed: where a lower threshold would have hit',
+      buckets: [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1],
+      registers: [registry],
+    }),
     collectionChunks: new Counter({ name: 'gateway_collection_chunks_ingested_total', help: 'Chunks written into collections', labelNames: ['collection'] as const, registers: [registry] }),
     collectionIngest: new Histogram({ name: 'gateway_collection_ingest_seconds', help: 'Time of one ingest request (chunk, embed, write)', buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers: [registry] }),
     collectionRetrieval: new Histogram({ name: 'gateway_collection_retrieval_seconds', help: 'Retrieval time of a collection search, by mode (and the rerank step)', labelNames: ['mode'] as const, buckets: MS_BUCKETS, registers: [registry] }),

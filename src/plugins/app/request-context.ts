@@ -9,6 +9,8 @@ export interface Timings {
   model?: string;
   /** The version of it that answered (manifest version + content digest), sent as x-model-version. */
   modelVersion?: string;
+  /** Items answered from the exact cache, the semantic cache, or computed: sent as x-cache. */
+  cache?: { hit: number; semantic: number; miss: number; similarity?: number };
   tokenizeMs: number;
   queueMs: number;
   inferenceMs: number;
@@ -91,6 +93,12 @@ async function requestContext(app: FastifyInstance) {
     reply.header('x-inference-time', fmt(t.inferenceMs));
     reply.header('x-total-time', fmt(reply.elapsedTime));
     if (t.modelVersion) reply.header('x-model-version', t.modelVersion);
+    if (t.cache) {
+      // Whole answers only: "hit" or "semantic" when no item had to be computed.
+      const c = t.cache;
+      reply.header('x-cache', c.miss > 0 ? 'miss' : c.semantic > 0 ? 'semantic' : 'hit');
+      if (c.similarity !== undefined && c.miss === 0 && c.semantic > 0) reply.header('x-cache-similarity', c.similarity.toFixed(4));
+    }
   });
 }
 
