@@ -23,6 +23,7 @@ import classifyRoutes from './routes/v1/classify.ts';
 import hfRoutes from './routes/hf.ts';
 import rerankRoutes from './routes/v1/rerank.ts';
 import teiRoutes from './routes/tei.ts';
+import v2Routes from './routes/v2.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -71,6 +72,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(rerankRoutes);
   await fastify.register(hfRoutes);
   await fastify.register(teiRoutes);
+  await fastify.register(v2Routes);
   await fastify.register(webPlugin);
 }
 

@@ -31,14 +31,14 @@ export class ModelRegistry {
   constructor(
     private readonly config: GatewayConfig,
     private readonly logger: PoolLogger,
-    onBatch?: (e: BatchEvent) => void,
+    private readonly onBatch?: (e: BatchEvent) => void,
   ) {
     this.pool = new WorkerPool({ size: config.inference.workers, intraOpThreads: config.inference.intraOpThreads, nice: config.inference.workerNice, logger });
     this.scheduler = new Scheduler(this.pool, config.inference, onBatch, logger);
     this.tokenizePool = new TokenizePool({ threads: config.inference.tokenizerThreads, inlineMaxChars: config.inference.tokenizeInlineMaxChars });
     this.store = new ModelStore({ ...config.store, root: config.store.dir, logger });
     for (const m of config.models) {
-      this.statuses.set(m.name, { name: m.name, source: m.source, required: m.required, default: m.default, state: 'pending', timings: {} });
+      this.statuses.set(m.name, { name: m.name, source: m.source, required: m.required, default: m.default, state: 'pending', timings: {}, ...remoteStatus(m) });
     }
   }
 
@@ -105,6 +105,8 @@ export class ModelRegistry {
       logger: this.logger,
       setState: (state) => this.setState(m.name, state),
       step: (step, fn) => this.timed(m.name, step, fn),
+      backend: m.backend,
+      onBatch: this.onBatch,
       onManifest: (manifest) =>
         Object.assign(status, {
           task: manifest.task,
@@ -203,8 +205,16 @@ export class ModelRegistry {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.serving.values()].map((m) => m.remote?.close()));
     this.scheduler.close();
     this.store.close();
     await Promise.all([this.pool.close(), this.tokenizePool.close()]);
   }
+}
+
+/** What /v1/models says of a model entry's remote backend. */
+function remoteStatus(m: ModelEntry): Pick<ModelStatus, 'backend'> {
+  if (!m.backend) return {};
+  const { kind, url, model, version } = m.backend;
+  return { backend: { kind, url, model: model ?? m.name, ...(version ? { version } : {}) } };
 }

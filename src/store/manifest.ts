@@ -32,7 +32,7 @@ export interface ModelManifest {
   /** Token id of padding (config.json `pad_token_id`, else tokenizer.json's padding). */
   padId: number;
   description: string;
-  /** Relative path of the ONNX graph inside the model folder. */
+  /** Relative path of the ONNX graph inside the model folder; empty for a model served by a remote backend. */
   onnxPath: string;
   /** Absolute paths once unpacked. */
   dir: string;

@@ -46,7 +46,7 @@ async function requestContext(app: FastifyInstance) {
       if (!reply.raw.writableFinished) ac.abort();
     });
     reply.header('x-request-id', request.id);
-    if (app.draining && !request.url.startsWith('/health/')) {
+    if (app.draining && !request.url.startsWith('/health/') && !request.url.startsWith('/v2/health/')) {
       return sendError(reply, new GatewayError('draining', 'the server is shutting down; retry on another replica', { retryAfter: 1 }));
     }
   });

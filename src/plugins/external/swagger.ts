@@ -23,6 +23,7 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'text-ranking', description: 'Cross-encoders: relevance of (query, passage) pairs; Cohere/Jina and TEI rerank' },
         { name: 'huggingface', description: 'Hugging Face Inference API compatible' },
         { name: 'models', description: 'Models and their boot state' },
+        { name: 'kserve-v2', description: 'Open Inference Protocol (KServe v2 / Triton) REST: raw tensors; errors as { "error": "..." }' },
         { name: 'ops', description: 'Health and metrics' },
       ],
     },

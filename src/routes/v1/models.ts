@@ -9,7 +9,9 @@ export const ModelInfo = Type.Object(
     source: Type.String(),
     required: Type.Boolean(),
     default: Type.Boolean({ description: 'Used for its task when a request names no model' }),
-    state: Type.Union(['pending', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'failed'].map((s) => Type.Literal(s))),
+    state: Type.Union(['pending', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'degraded', 'failed'].map((s) => Type.Literal(s)), {
+      description: 'degraded: loaded, but its remote inference server is not answering (requests get 503 with Retry-After until it is back)',
+    }),
     error: Type.Optional(Type.String()),
     sha256: Type.Optional(Type.String()),
     version: Type.Optional(Type.String()),
@@ -19,6 +21,12 @@ export const ModelInfo = Type.Object(
     max_length: Type.Optional(Type.Integer()),
     score: Type.Optional(Type.Object({ min: Type.Number(), max: Type.Number(), round: Type.Optional(Type.Number()) })),
     threshold: Type.Optional(Type.Number()),
+    backend: Type.Optional(
+      Type.Object(
+        { kind: Type.Literal('kserve-v2'), url: Type.String(), model: Type.String(), version: Type.Optional(Type.String()) },
+        { description: 'The remote Open Inference Protocol server that runs this model\'s graph' },
+      ),
+    ),
     timings: Type.Record(Type.String(), Type.Number(), { description: 'Milliseconds per boot step' }),
     warmup: Type.Optional(
       Type.Object({
