@@ -33,8 +33,8 @@ COPY config ./config
 COPY web ./web
 # The demo models, for the embedded default (config/default.json lists them by local path).
 COPY models ./models
-# So the image can publish models too (the compose job that fills MinIO runs this).
-COPY scripts/publish-model.ts ./scripts/publish-model.ts
+# So the image can publish models and lay out a Triton model repository too (the compose jobs run these).
+COPY scripts/publish-model.ts scripts/triton-repository.ts ./scripts/
 # The unpacked-model cache is the only place the gateway writes; everything else stays root-owned.
 RUN mkdir -p /var/cache/gateway && chown node:node /var/cache/gateway
 USER node
