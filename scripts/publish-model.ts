@@ -163,7 +163,7 @@ export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
   if (Boolean(opts.dir) === Boolean(opts.zip)) throw new PublishError('give exactly one of --dir FOLDER or --zip FILE');
   const local = opts.dryRun || (opts.tritonRepo !== undefined && !opts.bucket);
   if (!opts.bucket && !local) throw new PublishError('--bucket is required');
-  if (!opts.bucket && !opts.out && !opts.zip) throw new PublishError('--dry-run or --triton-repo without --bucket needs --out FILE (the entry then names that zip)');
+  if (!opts.bucket && !opts.out && !opts.zip) throw new PublishError(`${opts.dryRun ? '--dry-run' : '--triton-repo'} without --bucket needs --out FILE (the entry then names that zip)`);
   let zipFile: string;
   let checked: Checked;
   let tmp: string | undefined;

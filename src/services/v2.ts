@@ -50,8 +50,16 @@ function rowsOf(model: ServingModel, req: InferenceRequest, binary: Buffer): { s
   }
   const max = model.manifest.maxLength;
   if (seq > max) throw new GatewayError('too_large', `input_ids has ${seq} positions; model "${model.name}" takes at most ${max}`, { details: { tokens: seq, max_tokens: max } });
+  // Ids past the embedding tables would fail inside the graph (a Gather out of bounds): refuse them here.
+  const { vocabSize, typeVocabSize } = model.manifest;
+  const outOfRange = (name: string, values: Int32Array, size: number | undefined) => {
+    const at = values.findIndex((v) => v < 0 || (size !== undefined && v >= size));
+    if (at >= 0) throw bad(`${name}[${at}] is ${values[at]}; model "${model.name}" takes ${name === 'input_ids' ? 'token ids' : 'token types'} from 0${size === undefined ? '' : ` to ${size - 1}`}`);
+  };
+  outOfRange('input_ids', ids.values, vocabSize);
   const mask = byName.get('attention_mask')!.values;
   const types = byName.get('token_type_ids')?.values;
+  if (types && typeVocabSize !== 1) outOfRange('token_type_ids', types, typeVocabSize);
   const seqs: Sequence[] = [];
   for (let b = 0; b < batch; b++) {
     const row = mask.subarray(b * seq, (b + 1) * seq);

@@ -142,6 +142,7 @@ export async function readManifest(dir: string, name: string, opts: { graph?: bo
   if (!(await isFile(tokenizerPath))) fail(`tokenizer.json is missing from ${root}`);
   const padId = await padIdOf(gateway, config, tokenizerPath, name, fail);
   const typeVocabSize = isPositiveInt(config.type_vocab_size) ? (config.type_vocab_size as number) : undefined;
+  const vocabSize = isPositiveInt(config.vocab_size) ? (config.vocab_size as number) : undefined;
 
   const manifest: ModelManifest = {
     // The configured name is the one routes use; gateway.json's is informative only.
@@ -165,6 +166,7 @@ export async function readManifest(dir: string, name: string, opts: { graph?: bo
   if (noAnswerThreshold !== undefined) manifest.noAnswerThreshold = noAnswerThreshold;
   if (positiveLabel !== undefined) manifest.positiveLabel = positiveLabel;
   if (typeVocabSize !== undefined) manifest.typeVocabSize = typeVocabSize;
+  if (vocabSize !== undefined) manifest.vocabSize = vocabSize;
   return manifest;
 }
 

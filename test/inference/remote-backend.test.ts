@@ -172,7 +172,8 @@ describe('remote backends (kserve-v2) under faults', () => {
       expect((await b.inject('/v1/models/sts-demo')).json().state).toBe('degraded');
       expect((await b.inject('/health/ready')).statusCode).toBe(503);
       fake.state.mode = 'ok';
-      expect(await until(async () => state('sts-demo') === 'ready')).toBe(true);
+      // classify-demo's readiness polls stalled too: both come back.
+      expect(await until(async () => state('sts-demo') === 'ready' && state('classify-demo') === 'ready')).toBe(true);
       const back = await embed('answered again');
       expect(back.status).toBe(200);
       expect((await b.inject('/health/ready')).statusCode).toBe(200);

@@ -341,6 +341,9 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
       ['a float datatype for token ids', () => ({ inputs: good().map((t) => ({ ...t, datatype: 'FP32' })) }), 400, /datatype must be INT64/],
       ['data that does not fill the shape', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.slice(1) } : t)) }), 400, /20 elements; shape \[3,7\] needs 21/],
       ['inputs of different shapes', () => ({ inputs: good().map((t, i) => (i === 2 ? { ...t, shape: [7, 3] } : t)) }), 400, /every input must have the shape of input_ids/],
+      ['a token id past the vocabulary', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.map((v, k) => (k === 1 ? 8192 : v)) } : t)) }), 400, /input_ids\[1\] is 8192; .* from 0 to 8191/],
+      ['a token type past the type vocabulary', () => ({ inputs: good().map((t, i) => (i === 2 ? { ...t, data: t.data.map((v, k) => (k === 1 ? 2 : v)) } : t)) }), 400, /token_type_ids\[1\] is 2/],
+      ['a shape no body can hold', () => ({ inputs: good().map((t) => ({ ...t, shape: [1e300, 7] })) }), 400, /more elements than any body/],
       ['a non-integer token id', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.map((v, k) => (k === 0 ? 1.5 : v)) } : t)) }), 400, /must be an integer/],
       ['an attention mask that is not right padding', () => ({ inputs: good().map((t, i) => (i === 1 ? { ...t, data: t.data.map((v, k) => (k === 0 ? 0 : v)) } : t)) }), 400, /1s followed by 0s/],
       ['an output the model does not have', () => ({ inputs: good(), outputs: [{ name: 'pooler_output' }] }), 400, /no output "pooler_output"/],
@@ -356,9 +359,12 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
       expectV2Error(await infer('classify-demo', { inputs: tokenInputs([row]) }), 413, /takes at most/);
     });
 
-    it('an unknown model: 404; an unknown route under /v2: 404; both in the protocol shape', async () => {
+    it('an unknown model: 404; an unknown route under /v2: 404; both in the protocol shape (Cohere\'s /v2/rerank keeps the gateway\'s)', async () => {
       expectV2Error(await infer('no-such-model', { inputs: good() }), 404, /unknown model/);
       expectV2Error(await app.inject('/v2/repository/index'), 404, /no route/);
+      const cohere = await app.inject({ method: 'POST', url: '/v2/rerank', payload: {} });
+      expect(cohere.statusCode).toBe(400);
+      expect(json(cohere).error).toMatchObject({ code: 'invalid_request' });
     });
 
     it('with API keys configured: 401 in the protocol shape, except the v2 health routes', async () => {

@@ -111,13 +111,14 @@ export class ProtocolError extends Error {
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-/** Elements of a shape; throws unless every dimension is a non-negative integer. */
+/** Elements of a shape; throws unless every dimension is a non-negative integer and the count is a safe one. */
 export function elementCount(shape: readonly number[], where: string): number {
   let n = 1;
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new ProtocolError(`${where}.shape must hold non-negative integers, got ${JSON.stringify(shape)}`);
     n *= d;
   }
+  if (!Number.isSafeInteger(n)) throw new ProtocolError(`${where}.shape ${JSON.stringify(shape)} has more elements than any body can hold`);
   return n;
 }
 
@@ -142,16 +143,25 @@ export function splitBody(body: Buffer, headerLength: string | string[] | undefi
   return { header, binary: body.subarray(jsonLength) };
 }
 
-/** Flattens `data` given in its natural nested form or already flat (the protocol allows both). */
+/**
+ * Flattens `data` given in its natural nested form or already flat (the protocol allows both). Iterative, in
+ * order: a hostile nesting depth cannot exhaust the stack.
+ */
 export function flatten(data: unknown, where: string): unknown[] {
   if (!Array.isArray(data)) throw new ProtocolError(`${where}.data must be an array`);
   if (!data.some(Array.isArray)) return data;
   const out: unknown[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) for (const x of v) walk(x);
+  const stack: { list: unknown[]; at: number }[] = [{ list: data, at: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.at >= top.list.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.list[top.at++];
+    if (Array.isArray(v)) stack.push({ list: v, at: 0 });
     else out.push(v);
-  };
-  walk(data);
+  }
   return out;
 }
 
@@ -186,9 +196,9 @@ export function readIntTensor(t: RequestInput, binary: Buffer | undefined, where
   const n = elementCount(t.shape, where);
   const size = DATATYPE_SIZE[t.datatype];
   if (!/^U?INT(8|16|32|64)$/.test(t.datatype)) throw new ProtocolError(`${where}.datatype must be INT64 (or another integer type), got ${JSON.stringify(t.datatype)}`);
-  const out = new Int32Array(n);
   if (binary) {
     if (binary.length !== n * size) throw new ProtocolError(`${where} has ${binary.length} bytes of binary data; shape ${JSON.stringify(t.shape)} of ${t.datatype} needs ${n * size}`);
+    const out = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = readInt(binary, i * size, t.datatype);
       if (v < -2147483648 || v > 2147483647) throw new ProtocolError(`${where} holds ${v}, outside the token id range`);
@@ -199,6 +209,7 @@ export function readIntTensor(t: RequestInput, binary: Buffer | undefined, where
   if (t.data === undefined) throw new ProtocolError(`${where} has neither "data" nor parameters.binary_data_size`);
   const flat = flatten(t.data, where);
   if (flat.length !== n) throw new ProtocolError(`${where}.data has ${flat.length} elements; shape ${JSON.stringify(t.shape)} needs ${n}`);
+  const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const v = flat[i];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new ProtocolError(`${where}.data[${i}] must be an integer, got ${JSON.stringify(v)}`);
