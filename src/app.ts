@@ -14,7 +14,7 @@ import webPlugin from './plugins/external/web.ts';
 import securityPlugin from './plugins/external/security.ts';
 import healthRoutes from './routes/health.ts';
 import metricsRoutes from './routes/metrics.ts';
-import modelRoutes, { ModelInfo } from './routes/v1/models.ts';
+import modelRoutes, { ModelInfo, modelAdminRoutes } from './routes/v1/models.ts';
 import embeddingRoutes from './routes/v1/embeddings.ts';
 import qaRoutes from './routes/v1/qa.ts';
 import similarityRoutes from './routes/v1/similarity.ts';
@@ -64,6 +64,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(healthRoutes);
   await fastify.register(metricsRoutes);
   await fastify.register(modelRoutes);
+  await fastify.register(modelAdminRoutes);
   await fastify.register(embeddingRoutes);
   await fastify.register(qaRoutes);
   await fastify.register(similarityRoutes);

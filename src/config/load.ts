@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Value } from 'typebox/value';
-import { ConfigSchema, type GatewayConfig } from './schema.ts';
+import { ConfigSchema, normalizeEntry, type GatewayConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.json', import.meta.url));
 const ENV_PREFIX = 'GATEWAY_';
@@ -99,6 +99,7 @@ export function validateConfig(raw: unknown): GatewayConfig {
     throw new ConfigError(`invalid config: ${errors.join('; ')}`);
   }
   const config = value as GatewayConfig;
+  config.models = config.models.map(normalizeEntry);
   config.security.apiKeys.forEach((entry, i) => {
     // The key itself, after any scope prefix, must be long; never echo it.
     if (entry.replace(/^(infer|write|admin):/, '').length < 16) throw new ConfigError(`invalid config: security.apiKeys.${i}: API keys must be at least 16 characters`);

@@ -34,9 +34,19 @@ export const ModelEntrySchema = Type.Object(
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Name clients select the model by.' }),
     source: Type.String({ minLength: 1, description: 's3://bucket/key.zip, a local .zip path, or a local folder (relative paths are resolved from the working directory).' }),
     sha256: Type.Optional(Type.String({ pattern: '^[a-f0-9]{64}$', description: 'Expected sha256 of the zip; verified after download, and lets a reboot skip the download.' })),
-    required: Type.Boolean({ default: true, description: 'A required model that fails stops boot; an optional one is reported failed and the rest serve.' }),
+    required: Type.Optional(
+      Type.Boolean({
+        description:
+          'Eager models: a required one that fails stops boot; an optional one is reported failed and the rest serve. Lazy models: a required one is never unloaded to make room. Default: true for eager models, false for lazy ones.',
+      }),
+    ),
     default: Type.Boolean({ default: false, description: 'The model used for its task when a request names none.' }),
     backend: Type.Optional(BackendSchema),
+    load: Type.Union([Type.Literal('eager'), Type.Literal('lazy')], {
+      default: 'eager',
+      description:
+        'eager: fetched, loaded and warmed at boot (predictable latency from the first request; readiness waits for it). lazy: listed as available and loaded by its first request (less memory and disk for models nobody asks for; that first request pays the load, see docs/models-at-run-time.md); readiness never waits for it, and under inference.memoryBudgetMb it may be unloaded when another lazy model needs the room.',
+    }),
   },
   Strict,
 );
@@ -108,6 +118,13 @@ export const ConfigSchema = Type.Object(
         tokenizerThreads: Type.Integer({ minimum: 1, default: 2, description: 'Threads that tokenize long inputs (QA contexts, essays) off the event loop.' }),
         tokenizeInlineMaxChars: Type.Integer({ minimum: 0, default: 2000, description: 'Inputs up to this many characters are tokenized on the event loop (a worker round trip costs more than they do).' }),
         checkBatchInvariance: Type.Boolean({ default: true, description: 'At warm-up, check that a row gives the same output alone and inside a padded batch.' }),
+        lazyLoadWaitMs: Type.Integer({ minimum: 0, default: 10_000, description: 'How long a request to a lazy model that is still loading waits before it gets 503 with Retry-After (the load goes on).' }),
+        memoryBudgetMb: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Memory the loaded models may take (each measured at load as the growth of the process RSS, all workers together); loading a lazy model past it first unloads the least recently used lazy models. Eager and required models are never unloaded. 0: no budget.',
+        }),
+        drainTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: 'A replaced or removed model version is unloaded once its in-flight requests are done, or after this long at the latest.' }),
       },
       { ...Strict, default: {} },
     ),
@@ -154,6 +171,12 @@ export const ConfigSchema = Type.Object(
   Strict,
 );
 
-export type GatewayConfig = Static<typeof ConfigSchema>;
-export type ModelEntry = Static<typeof ModelEntrySchema>;
 export type BackendConfig = Static<typeof BackendSchema>;
+/** A model entry once defaults are applied (`required` depends on `load`, see normalizeEntry). */
+export type ModelEntry = Omit<Static<typeof ModelEntrySchema>, 'required'> & { required: boolean };
+export type GatewayConfig = Omit<Static<typeof ConfigSchema>, 'models'> & { models: ModelEntry[] };
+
+/** Fills the defaults that depend on other fields: `required` is true for eager models, false for lazy ones. */
+export function normalizeEntry(entry: Static<typeof ModelEntrySchema>): ModelEntry {
+  return { ...entry, required: entry.required ?? entry.load !== 'lazy' };
+}

@@ -36,6 +36,10 @@ export interface ServingModel {
   version: string;
   /** Unique to this load in this process (name, version, load number): the prefix of every cache key. */
   cacheKey: string;
+  /** Requests holding this version (see ModelRegistry.resolve's lease). */
+  leases: number;
+  /** Set when the version is retired: called as its last request finishes. */
+  retired?: () => void;
 }
 
 const REQUIRED_INPUTS = ['input_ids', 'attention_mask'];
@@ -57,6 +61,8 @@ export interface LoadContext {
   backend?: BackendConfig;
   /** Batch metrics of a remote model's own scheduler. */
   onBatch?: (e: BatchEvent) => void;
+  /** Where a remote model's circuit reports degraded and ready once it serves; setState when absent. */
+  remoteState?(state: ModelState): void;
 }
 
 export async function loadModel(name: string, dir: string, digest: string, generation: number, ctx: LoadContext): Promise<ServingModel & { warmup: Warmup }> {
@@ -70,7 +76,7 @@ export async function loadModel(name: string, dir: string, digest: string, gener
   const version = `${manifest.version}+${digest.slice(0, 12)}`;
   const session = `${name}#${generation}`;
   // A remote model: the graph is the remote's metadata, and batches run on its own scheduler (src/inference/remote/).
-  const remote = ctx.backend && new RemoteBackend(name, ctx.backend, { inference: ctx.inference, logger: ctx.logger, onBatch: ctx.onBatch, setState: ctx.setState });
+  const remote = ctx.backend && new RemoteBackend(name, ctx.backend, { inference: ctx.inference, logger: ctx.logger, onBatch: ctx.onBatch, setState: ctx.remoteState ?? ctx.setState });
   const scheduler = remote?.scheduler ?? ctx.scheduler;
   const release = () => (remote ? remote.close() : ctx.pool.unload(session));
   const graph = await (remote ? ctx.step('remote', () => remote.connect()) : ctx.step('session', () => ctx.pool.load(session, join(manifest.dir, manifest.onnxPath)))).catch(async (err: unknown) => {
@@ -101,7 +107,7 @@ export async function loadModel(name: string, dir: string, digest: string, gener
     const rawBatcher = new ModelBatcher(name, rawRunSpec(graph, spec), { ...ctx.inference, maxBatchTokens: budget }, scheduler);
     const modelTokenizer = new ModelTokenizer(tokenizer, manifest.tokenizerPath, ctx.tokenizePool);
     remote?.start();
-    return { name, manifest, task, tokenizer: modelTokenizer, batcher, rawBatcher, remote, spec, graph, version, cacheKey: `${name}@${version}#${generation}`, warmup };
+    return { name, manifest, task, tokenizer: modelTokenizer, batcher, rawBatcher, remote, spec, graph, version, cacheKey: `${name}@${version}#${generation}`, leases: 0, warmup };
   } catch (err) {
     await release().catch(() => undefined);
     throw err;

@@ -1,8 +1,11 @@
 /** What /v1/models says about each model. */
 import type { Task } from '../tasks/catalog.ts';
 
-/** `degraded`: loaded and warmed, but its remote inference server stopped answering (requests get 503 until it is back). */
-export type ModelState = 'pending' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'degraded' | 'failed';
+/**
+ * `available`: a lazy model not loaded (its first request loads it); `draining`: removed, unloading once its requests
+ * finish; `degraded`: loaded and warmed, but its remote inference server stopped answering (requests get 503 until it is back).
+ */
+export type ModelState = 'pending' | 'available' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'degraded' | 'failed' | 'draining';
 
 export interface Warmup {
   shapes: { batch: number; seq: number; ms: number }[];
@@ -11,11 +14,25 @@ export interface Warmup {
   tuned?: { target_ms: number; fixed_ms: number; ms_per_1k_tokens: number; batch_tokens: number };
 }
 
+/** A replacement in progress, or the last one that failed (the serving version stays meanwhile). */
+export interface UpdateStatus {
+  state: ModelState;
+  source: string;
+  started_at: string;
+  finished_at?: string;
+  /** The new version, once its manifest is read. */
+  version?: string;
+  error?: string;
+  failed_step?: string;
+  timings: Record<string, number>;
+}
+
 export interface ModelStatus {
   name: string;
   source: string;
   required: boolean;
   default: boolean;
+  load: 'eager' | 'lazy';
   state: ModelState;
   error?: string;
   /** The boot step that failed. */
@@ -34,4 +51,10 @@ export interface ModelStatus {
   /** Milliseconds each boot step took. */
   timings: Record<string, number>;
   warmup?: Warmup;
+  /** Growth of the process RSS while this version loaded and warmed up (all workers together). */
+  memory_mb?: number;
+  /** Requests holding the serving version now. */
+  in_flight?: number;
+  last_used?: string;
+  update?: UpdateStatus;
 }

@@ -1,143 +1,430 @@
 /**
- * The models of this process: composition (workers, scheduler, tokenizer threads, store), boot of every
- * configured model, its status, and lookup of a ready model by task and name. Knows nothing of HTTP.
+ * The models of this process: composition (workers, scheduler, tokenizer threads, store), their life cycle
+ * (boot, add, replace and remove at run time, lazy loading, eviction under a memory budget), their status,
+ * and lookup of a ready model by task and name. Knows nothing of HTTP.
+ *
+ * A model name is a slot; a load fills it with a serving version (its own session key, batcher and cache
+ * key). A replacement loads beside the serving version and takes the slot only once ready; the old version is
+ * retired: it takes no new requests, and is unloaded once the requests that hold it are done.
  */
 import { BootError, GatewayError } from '../errors.ts';
-import type { GatewayConfig, ModelEntry } from '../config/schema.ts';
+import { ModelEntrySchema, normalizeEntry, type GatewayConfig, type ModelEntry } from '../config/schema.ts';
 import type { Task } from '../tasks/catalog.ts';
 import { ModelStore, type Ensured } from '../store/model-store.ts';
 import { TokenizePool } from './tokenize-pool.ts';
 import { WorkerPool, type PoolLogger } from './pool.ts';
 import { Scheduler, type BatchEvent } from './batcher.ts';
 import { loadModel, type ServingModel } from './loader.ts';
-import type { ModelState, ModelStatus } from './model-status.ts';
+import type { ModelState, ModelStatus, UpdateStatus } from './model-status.ts';
+import { Value } from 'typebox/value';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export type { ServingModel } from './loader.ts';
 export type { ModelState, ModelStatus } from './model-status.ts';
+
+/** Held by a request for the models it uses, released when it is answered: a retired version waits for it. */
+export interface Lease {
+  add(release: () => void): void;
+}
+
+export interface ModelEvents {
+  onBatch?(e: BatchEvent): void;
+  onLoad?(e: { model: string; result: 'ok' | 'failed'; steps: Record<string, number>; memoryBytes?: number }): void;
+  onUnload?(e: { model: string; reason: 'replaced' | 'removed' | 'evicted' }): void;
+}
+
+/** A model entry as PUT /v1/models/{name} takes it: the config file's entry without the name. */
+export type ModelEntryInput = Omit<ModelEntry, 'name' | 'required' | 'default' | 'load'> & Partial<Pick<ModelEntry, 'required' | 'default' | 'load'>>;
+
+interface Retiring {
+  model: ServingModel;
+  files?: Files;
+  reason: 'replaced' | 'removed' | 'evicted';
+  done: Promise<void>;
+  finish: () => void;
+  finishing?: boolean;
+}
+
+interface Files {
+  dir: string;
+  /** Unpacked by the store (a zip): freed with its version. A local folder source is the user's: never. */
+  owned: boolean;
+}
+
+interface Slot {
+  name: string;
+  entry: ModelEntry;
+  status: ModelStatus;
+  serving?: ServingModel;
+  files?: Files;
+  /** A load in progress: boot, a lazy model's first request, or a replacement. */
+  loading?: Promise<ServingModel | undefined>;
+  lastUsed: number;
+  /** DELETE was called: no new requests; the slot goes once its version is unloaded. */
+  removed: boolean;
+  /** Added by PUT at run time (and not yet ready once): it does not hold readiness back. */
+  runtime: boolean;
+  everReady: boolean;
+  /** Measured at its last load; what the memory budget counts. */
+  memoryBytes?: number;
+}
+
+const MB = 1024 * 1024;
 
 export class ModelRegistry {
   readonly pool: WorkerPool;
   readonly scheduler: Scheduler;
   readonly tokenizePool: TokenizePool;
   private readonly store: ModelStore;
-  private readonly statuses = new Map<string, ModelStatus>();
-  private readonly serving = new Map<string, ServingModel>();
+  private readonly slots = new Map<string, Slot>();
   private readonly defaults = new Map<Task, string>();
   private readonly stateListeners: ((name: string, state: ModelState) => void)[] = [];
   private readonly bootErrors = new Map<string, BootError>();
-  /** Load counter: every load gets its own session key and cache key. */
+  private readonly retiring = new Set<Retiring>();
+  /** Load counter: every load gets its own session key, cache key and (at run time) folder. */
   private generation = 0;
+  private closed = false;
 
   constructor(
     private readonly config: GatewayConfig,
     private readonly logger: PoolLogger,
-    private readonly onBatch?: (e: BatchEvent) => void,
+    private readonly events: ModelEvents = {},
   ) {
     this.pool = new WorkerPool({ size: config.inference.workers, intraOpThreads: config.inference.intraOpThreads, nice: config.inference.workerNice, logger });
-    this.scheduler = new Scheduler(this.pool, config.inference, onBatch, logger);
+    this.scheduler = new Scheduler(this.pool, config.inference, events.onBatch, logger);
     this.tokenizePool = new TokenizePool({ threads: config.inference.tokenizerThreads, inlineMaxChars: config.inference.tokenizeInlineMaxChars });
     this.store = new ModelStore({ ...config.store, root: config.store.dir, logger });
-    for (const m of config.models) {
-      this.statuses.set(m.name, { name: m.name, source: m.source, required: m.required, default: m.default, state: 'pending', timings: {}, ...remoteStatus(m) });
-    }
+    for (const m of config.models) this.slots.set(m.name, this.newSlot(m, false));
+  }
+
+  private newSlot(entry: ModelEntry, runtime: boolean): Slot {
+    const state: ModelState = entry.load === 'lazy' ? 'available' : 'pending';
+    return {
+      name: entry.name,
+      entry,
+      status: { name: entry.name, source: entry.source, required: entry.required, default: entry.default, load: entry.load, state, timings: {}, ...remoteStatus(entry) },
+      lastUsed: 0,
+      removed: false,
+      runtime,
+      everReady: false,
+    };
   }
 
   onState(listener: (name: string, state: ModelState) => void): void {
     this.stateListeners.push(listener);
   }
 
-  private setState(name: string, state: ModelState): void {
-    this.statuses.get(name)!.state = state;
-    for (const l of this.stateListeners) l(name, state);
+  private setState(slot: Slot, state: ModelState): void {
+    slot.status.state = state;
+    for (const l of this.stateListeners) l(slot.name, state);
   }
 
   /**
-   * Fetches all models concurrently, then loads and warms them one at a time (each load uses every worker).
-   * Resolves when every model is ready or failed; rejects with the first required model's BootError.
+   * Fetches the eager models concurrently, then loads and warms them one at a time (each load uses every
+   * worker); lazy models stay `available`. Resolves when every eager model is ready or failed; rejects with the
+   * first required model's BootError.
    */
   async boot(): Promise<void> {
     this.pool.start();
-    const fetched = await Promise.all(this.config.models.map((m) => this.fetch(m).catch((err: unknown) => this.failed(m, err))));
-    for (const [i, m] of this.config.models.entries()) {
+    const eager = [...this.slots.values()].filter((s) => s.entry.load === 'eager');
+    const fetched = await Promise.all(eager.map((s) => this.fetch(s, s.status, s.name).catch((err: unknown) => this.failed(s, err))));
+    for (const [i, slot] of eager.entries()) {
       const got = fetched[i];
       if (got === undefined) continue;
-      await this.load(m, got).catch((err: unknown) => this.failed(m, err));
+      await this.install(slot, got, { dir: got.dir, owned: got.sha256 !== null }, slot.status).catch((err: unknown) => this.failed(slot, err));
     }
     this.assignDefaults();
-    const bad = this.config.models.find((m) => m.required && this.statuses.get(m.name)!.state !== 'ready');
+    const removed = await this.store.sweepVersions(new Set([...this.slots.values()].flatMap((s) => (s.files ? [s.files.dir] : []))));
+    if (removed.length) this.logger.info({ folders: removed }, 'removed model versions left by an earlier process');
+    const bad = eager.find((s) => s.entry.required && s.status.state !== 'ready');
     if (bad) throw this.bootErrors.get(bad.name) ?? new BootError(bad.name, 'boot', 'not ready');
   }
 
-  private failed(m: ModelEntry, err: unknown): undefined {
-    const status = this.statuses.get(m.name)!;
-    const bootErr = err instanceof BootError ? err : new BootError(m.name, status.state === 'pending' ? 'boot' : status.state, (err as Error).message, { cause: err });
-    this.bootErrors.set(m.name, bootErr);
-    status.error = bootErr.message;
-    status.failed_step = bootErr.step;
-    this.setState(m.name, 'failed');
-    this.logger[m.required ? 'error' : 'warn']({ model: m.name, step: bootErr.step, err: bootErr.message }, m.required ? 'required model failed' : 'optional model failed; serving without it');
+  private failed(slot: Slot, err: unknown): undefined {
+    const bootErr = this.asBootError(slot.name, slot.status.state, err);
+    this.bootErrors.set(slot.name, bootErr);
+    slot.status.error = bootErr.message;
+    slot.status.failed_step = bootErr.step;
+    this.setState(slot, 'failed');
+    const required = slot.entry.required && !slot.runtime;
+    this.logger[required ? 'error' : 'warn']({ model: slot.name, step: bootErr.step, err: bootErr.message }, required ? 'required model failed' : 'model failed to load; serving without it');
     return undefined;
   }
 
-  private async timed<T>(name: string, step: string, fn: () => Promise<T>): Promise<T> {
+  private asBootError(name: string, state: string, err: unknown): BootError {
+    return err instanceof BootError ? err : new BootError(name, state === 'pending' || state === 'available' ? 'boot' : state, (err as Error).message, { cause: err });
+  }
+
+  private async timed<T>(name: string, timings: Record<string, number>, step: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
     const out = await fn();
     const ms = Math.round((performance.now() - t0) * 10) / 10;
-    this.statuses.get(name)!.timings[step] = ms;
+    timings[step] = ms;
     this.logger.info({ model: name, step, ms }, `${name}: ${step} done`);
     return out;
   }
 
-  private async fetch(m: ModelEntry): Promise<Ensured> {
-    const status = this.statuses.get(m.name)!;
-    const res = await this.timed(m.name, 'fetch', () => this.store.ensure({ name: m.name, source: m.source, sha256: m.sha256 }, (step) => this.setState(m.name, step)));
-    status.sha256 = res.sha256 ?? undefined;
+  /** Fetches the slot's entry into `folder` under the store root, reporting its steps into `into`. */
+  private async fetch(slot: Slot, into: ModelStatus | UpdateStatus, folder: string, entry: ModelEntry = slot.entry): Promise<Ensured> {
+    const res = await this.timed(slot.name, into.timings, 'fetch', () =>
+      this.store.ensure({ name: slot.name, folder, source: entry.source, sha256: entry.sha256 }, (step) => {
+        into.state = step;
+        if (into === slot.status) this.setState(slot, step);
+      }),
+    );
+    if (into === slot.status) slot.status.sha256 = res.sha256 ?? undefined;
     return res;
   }
 
-  private async load(m: ModelEntry, got: Ensured): Promise<void> {
-    const status = this.statuses.get(m.name)!;
-    const model = await loadModel(m.name, got.dir, got.digest, ++this.generation, {
-      pool: this.pool,
-      scheduler: this.scheduler,
-      tokenizePool: this.tokenizePool,
-      inference: this.config.inference,
-      logger: this.logger,
-      setState: (state) => this.setState(m.name, state),
-      step: (step, fn) => this.timed(m.name, step, fn),
-      backend: m.backend,
-      onBatch: this.onBatch,
-      onManifest: (manifest) =>
-        Object.assign(status, {
-          task: manifest.task,
-          description: manifest.description,
-          labels: manifest.labels,
-          max_length: manifest.maxLength,
-          score: manifest.score && { min: manifest.score.min, max: manifest.score.max, round: manifest.score.round },
-          threshold: manifest.threshold,
-          version: `${manifest.version}+${got.digest.slice(0, 12)}`,
-        }),
-    });
+  /** Loads a fetched version and makes it the slot's serving one; the previous version, if any, is retired. */
+  private async install(slot: Slot, got: Ensured, files: Files, into: ModelStatus | UpdateStatus, entry: ModelEntry = slot.entry): Promise<ServingModel> {
+    const replacing = slot.serving !== undefined;
+    const track = (state: ModelState) => {
+      into.state = state;
+      if (!replacing) this.setState(slot, state);
+    };
+    const rssBefore = process.memoryUsage.rss();
+    let model: ServingModel & { warmup: NonNullable<ModelStatus['warmup']> };
+    // A remote model's circuit reports degraded/ready for as long as this version is the one serving.
+    const loaded: { model?: ServingModel } = {};
+    try {
+      await this.makeRoom(slot, got.dir);
+      model = await loadModel(slot.name, got.dir, got.digest, ++this.generation, {
+        pool: this.pool,
+        scheduler: this.scheduler,
+        tokenizePool: this.tokenizePool,
+        inference: this.config.inference,
+        logger: this.logger,
+        setState: track,
+        step: (step, fn) => this.timed(slot.name, into.timings, step, fn),
+        backend: entry.backend,
+        onBatch: this.events.onBatch,
+        remoteState: (state) => {
+          if (loaded.model && slot.serving === loaded.model) this.setState(slot, state);
+        },
+        onManifest: (manifest) => {
+          if (replacing) (into as UpdateStatus).version = `${manifest.version}+${got.digest.slice(0, 12)}`;
+          else describe(slot.status, manifest, got);
+        },
+      });
+    } catch (err) {
+      this.events.onLoad?.({ model: slot.name, result: 'failed', steps: { ...into.timings } });
+      throw err;
+    }
+    // RSS growth is noisy (the allocator keeps and reuses memory): never count less than the graph on disk.
+    const memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, await folderBytes(got.dir));
+    this.events.onLoad?.({ model: slot.name, result: 'ok', steps: { ...into.timings }, memoryBytes });
     const { warmup, ...serving } = model;
-    status.warmup = warmup;
-    this.serving.set(m.name, serving);
-    this.setState(m.name, 'ready');
+    loaded.model = serving;
+    if (slot.removed || this.closed) {
+      // Removed while it loaded: never serve it.
+      await this.unload(serving, files);
+      throw new BootError(slot.name, 'loading', 'the model was removed while it loaded');
+    }
+    const previous = slot.serving ? { model: slot.serving, files: slot.files } : undefined;
+    slot.serving = serving;
+    slot.files = files;
+    slot.entry = entry;
+    slot.everReady = true;
+    slot.lastUsed = Date.now();
+    slot.memoryBytes = memoryBytes;
+    Object.assign(slot.status, { source: entry.source, required: entry.required, default: entry.default, load: entry.load, sha256: got.sha256 ?? undefined });
+    if (replacing) {
+      describe(slot.status, serving.manifest, got);
+      slot.status.timings = { ...into.timings };
+      delete slot.status.update;
+    }
+    slot.status.warmup = warmup;
+    slot.status.memory_mb = Math.round((memoryBytes / MB) * 10) / 10;
+    delete slot.status.error;
+    delete slot.status.failed_step;
+    this.setState(slot, 'ready');
+    if (previous) this.retire(previous.model, previous.files, 'replaced');
+    return serving;
   }
 
-  private assignDefaults(): void {
-    for (const m of this.config.models) {
-      const s = this.statuses.get(m.name)!;
-      if (!s.task || s.state !== 'ready') continue;
-      const current = this.defaults.get(s.task);
-      const currentIsExplicit = current !== undefined && this.statuses.get(current)!.default;
-      if (current === undefined || (m.default && !currentIsExplicit)) this.defaults.set(s.task, m.name);
-      else if (m.default && currentIsExplicit) this.logger.warn({ task: s.task, kept: current, ignored: m.name }, 'two default models for one task; keeping the first');
+  /**
+   * Adds a model or replaces one (PUT /v1/models/{name}): the whole boot pipeline runs in the background while
+   * everything else serves; returns the model's status at once. A replacement boots beside the serving version
+   * and takes over only once ready; if it fails at any step the serving version stays, and the status's `update`
+   * shows the failed attempt with its step and cause.
+   */
+  put(name: string, input: ModelEntryInput): ModelStatus {
+    const entry = this.entryOf(name, input);
+    const existing = this.slots.get(name);
+    if (existing?.removed) throw new GatewayError('conflict', `model "${name}" is being removed; retry once it is gone`, { retryAfter: 2 });
+    if (existing?.loading) throw new GatewayError('conflict', `model "${name}" is already loading; wait for that load to finish (see GET /v1/models/${name})`, { retryAfter: 2 });
+    if (!existing || (!existing.serving && existing.status.state !== 'available')) {
+      // New (or a failed one tried again): the slot's own status follows the load.
+      const slot = existing ?? this.newSlot(entry, true);
+      slot.entry = entry;
+      slot.status = this.newSlot(entry, true).status;
+      if (!existing) this.slots.set(name, slot);
+      if (entry.load === 'lazy') {
+        this.assignDefaults();
+        return this.statusOf(slot);
+      }
+      slot.loading = this.bringUp(slot, slot.status, entry, name).finally(() => (slot.loading = undefined));
+      void slot.loading.catch(() => undefined);
+      return this.statusOf(slot);
+    }
+    if (!existing.serving) {
+      // A lazy model not loaded yet: the new entry is used when it is first needed.
+      existing.entry = entry;
+      Object.assign(existing.status, { source: entry.source, required: entry.required, default: entry.default, load: entry.load });
+      return this.statusOf(existing);
+    }
+    const update: UpdateStatus = { state: 'pending', source: entry.source, started_at: new Date().toISOString(), timings: {} };
+    existing.status.update = update;
+    existing.loading = this.bringUp(existing, update, entry, `${name}.r${this.generation + 1}`).finally(() => (existing.loading = undefined));
+    void existing.loading.catch(() => undefined);
+    return this.statusOf(existing);
+  }
+
+  private entryOf(name: string, input: ModelEntryInput): ModelEntry {
+    const raw = Value.Default(ModelEntrySchema, Value.Clone({ ...input, name }));
+    if (!Value.Check(ModelEntrySchema, raw)) {
+      const e = [...Value.Errors(ModelEntrySchema, raw)][0];
+      const where = e?.instancePath.replace(/^\//, '') || 'entry';
+      throw new GatewayError('invalid_request', `model entry: ${where}: ${e?.message ?? 'invalid'}`);
+    }
+    return normalizeEntry(raw);
+  }
+
+  /** Fetch and install into the slot; failures are recorded where `into` points (the slot's status or its update). */
+  private async bringUp(slot: Slot, into: ModelStatus | UpdateStatus, entry: ModelEntry, folder: string): Promise<ServingModel | undefined> {
+    try {
+      const got = await this.fetch(slot, into, folder, entry);
+      const model = await this.install(slot, got, { dir: got.dir, owned: got.sha256 !== null }, into, entry);
+      this.assignDefaults();
+      return model;
+    } catch (err) {
+      const bootErr = this.asBootError(slot.name, into.state, err);
+      if (into === slot.status) {
+        this.failed(slot, bootErr);
+      } else {
+        Object.assign(into, { state: 'failed', error: bootErr.message, failed_step: bootErr.step, finished_at: new Date().toISOString() });
+        this.logger.warn({ model: slot.name, step: bootErr.step, err: bootErr.message }, 'new version failed; the serving version stays');
+        if (folder !== slot.name) await this.store.remove(`${this.config.store.dir}/${folder}`).catch(() => undefined);
+      }
+      throw bootErr;
     }
   }
 
-  /** True when every required model is ready and the inference workers can run. */
+  /** DELETE /v1/models/{name}: no new requests (404 naming the others), drain, unload, free its files. */
+  remove(name: string): ModelStatus {
+    const slot = this.slots.get(name);
+    if (!slot || slot.removed) throw this.unknown(name);
+    slot.removed = true;
+    const finish = () => {
+      if (this.slots.get(name) === slot) this.slots.delete(name);
+      this.assignDefaults();
+    };
+    if (slot.serving) {
+      this.setState(slot, 'draining');
+      const r = this.retire(slot.serving, slot.files, 'removed');
+      slot.serving = undefined;
+      void r.then(finish);
+    } else finish();
+    this.assignDefaults();
+    return this.statusOf(slot);
+  }
+
+  /** A version that takes no new requests: unloaded once the requests holding it are answered (or at the drain timeout). */
+  private retire(model: ServingModel, files: Files | undefined, reason: Retiring['reason']): Promise<void> {
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    const r: Retiring = { model, files, reason, done, finish };
+    this.retiring.add(r);
+    model.retired = () => {
+      if (model.leases === 0) void this.finishRetire(r);
+    };
+    const timer = setTimeout(() => {
+      if (!r.finishing) {
+        this.logger.warn({ model: model.name, version: model.version, leases: model.leases }, 'unloading a retired version before its requests finished (drain timeout)');
+        void this.finishRetire(r);
+      }
+    }, this.config.inference.drainTimeoutMs);
+    timer.unref();
+    void done.then(() => clearTimeout(timer));
+    model.retired();
+    return done;
+  }
+
+  private async finishRetire(r: Retiring): Promise<void> {
+    if (r.finishing) return;
+    r.finishing = true;
+    await this.unload(r.model, r.files);
+    this.retiring.delete(r);
+    this.logger.info({ model: r.model.name, version: r.model.version, reason: r.reason }, `${r.model.name}: version ${r.model.version} unloaded (${r.reason})`);
+    this.events.onUnload?.({ model: r.model.name, reason: r.reason });
+    r.finish();
+  }
+
+  private async unload(model: ServingModel, files: Files | undefined): Promise<void> {
+    const gone = new GatewayError('not_ready', `model "${model.name}" version ${model.version} was unloaded; retry`, { retryAfter: 1 });
+    for (const b of [model.batcher, model.rawBatcher]) {
+      b.scheduler.unregister(b);
+      b.failAll(gone);
+    }
+    // A remote model has no session here: its executor, scheduler and connections go instead.
+    await (model.remote ? model.remote.close() : this.pool.unload(model.spec.session)).catch(() => undefined);
+    if (files?.owned) await this.store.remove(files.dir).catch(() => undefined);
+  }
+
+  /** Releases one hold of a request on a version. */
+  private release(model: ServingModel): void {
+    model.leases--;
+    if (model.leases === 0) model.retired?.();
+  }
+
+  /**
+   * Under inference.memoryBudgetMb: before `slot` loads, unloads the least recently used lazy models (never eager
+   * or required ones, never `slot` itself) until what is loaded plus `slot`'s last measured size fits.
+   */
+  private async makeRoom(slot: Slot, dir: string): Promise<void> {
+    const budget = this.config.inference.memoryBudgetMb * MB;
+    if (budget <= 0 || slot.entry.load !== 'lazy') return;
+    const loaded = () => [...this.slots.values()].filter((s) => s.serving && s !== slot);
+    const used = () => loaded().reduce((n, s) => n + (s.memoryBytes ?? 0), 0);
+    // Before its first load a model's size is not known: its files on disk are a lower bound.
+    const need = slot.memoryBytes ?? (await folderBytes(dir));
+    const evictable = loaded()
+      .filter((s) => s.entry.load === 'lazy' && !s.entry.required)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const victim of evictable) {
+      if (used() + need <= budget) break;
+      const model = victim.serving!;
+      this.logger.info({ model: victim.name, for: slot.name, usedMb: Math.round(used() / MB), budgetMb: this.config.inference.memoryBudgetMb }, `${victim.name}: unloaded to make room (memory budget)`);
+      victim.serving = undefined;
+      const files = victim.files;
+      victim.files = undefined;
+      this.setState(victim, 'available');
+      await this.retire(model, files, 'evicted');
+    }
+    if (used() + need > budget) this.logger.warn({ model: slot.name, usedMb: Math.round(used() / MB), budgetMb: this.config.inference.memoryBudgetMb }, 'loading past the memory budget: nothing more can be unloaded');
+  }
+
+  private assignDefaults(): void {
+    this.defaults.clear();
+    const usable = [...this.slots.values()].filter((s) => !s.removed && s.status.task !== undefined && s.serving);
+    for (const s of usable) {
+      const task = s.status.task!;
+      const current = this.defaults.get(task);
+      const currentIsExplicit = current !== undefined && this.slots.get(current)!.entry.default;
+      if (current === undefined || (s.entry.default && !currentIsExplicit)) this.defaults.set(task, s.name);
+      else if (s.entry.default && currentIsExplicit) this.logger.warn({ task, kept: current, ignored: s.name }, 'two default models for one task; keeping the first');
+    }
+  }
+
+  /** True when every required eager model (and every required one that has been ready) is ready, and the workers can run. */
   isReady(): boolean {
-    return this.pool.broken === undefined && [...this.statuses.values()].every((s) => !s.required || s.state === 'ready');
+    return (
+      this.pool.broken === undefined &&
+      // A remote model whose server stopped answering (degraded) is loaded but cannot serve: readiness follows the remote's.
+      [...this.slots.values()].every((s) => !s.entry.required || s.entry.load === 'lazy' || (s.runtime && !s.everReady) || s.removed || (s.serving !== undefined && s.status.state !== 'degraded'))
+    );
   }
 
   /** Why the process cannot serve even with its models loaded, if it cannot. */
@@ -145,71 +432,150 @@ export class ModelRegistry {
     return this.pool.broken ? `inference workers cannot start: ${this.pool.broken.message}` : undefined;
   }
 
+  private statusOf(s: Slot): ModelStatus {
+    const isDefault = s.status.task !== undefined && this.defaults.get(s.status.task) === s.name;
+    return {
+      ...s.status,
+      default: isDefault,
+      ...(s.serving ? { in_flight: s.serving.leases } : {}),
+      ...(s.lastUsed ? { last_used: new Date(s.lastUsed).toISOString() } : {}),
+    };
+  }
+
   list(): ModelStatus[] {
-    return [...this.statuses.values()].map((s) => ({ ...s, default: s.task !== undefined && this.defaults.get(s.task) === s.name }));
+    return [...this.slots.values()].map((s) => this.statusOf(s));
   }
 
   status(name: string): ModelStatus | undefined {
-    return this.list().find((x) => x.name === name);
+    const s = this.slots.get(name);
+    return s && this.statusOf(s);
   }
 
-  /** Names of the models for a task (any state). */
+  /** Names of the models for a task (any state), not counting removed ones. */
   namesFor(task: Task): string[] {
-    return [...this.statuses.values()].filter((s) => s.task === task).map((s) => s.name);
+    return [...this.slots.values()].filter((s) => !s.removed && s.status.task === task).map((s) => s.name);
   }
 
-  /** The ready model for a task: the named one, or the task's default. 404 unknown, 422 wrong task, 503 not ready. */
-  resolve(task: Task, name?: string): ServingModel {
-    return this.resolveAny([task], name);
+  private unknown(name: string): GatewayError {
+    const names = [...this.slots.values()].filter((s) => !s.removed).map((s) => s.name);
+    return new GatewayError('model_not_found', `unknown model "${name}"; models: ${names.join(', ') || '(none)'}`, { details: { models: names } });
   }
 
   /**
    * The ready model for the first of `tasks` that has one: the named model if its task is one of them, else the
-   * default of the first task with a default (e.g. similarity by a bi-encoder, or by a cross-encoder).
+   * default of the first task with a default. A lazy model is loaded by its first request, which waits up to
+   * inference.lazyLoadWaitMs. 404 unknown, 422 wrong task, 503 not ready (with Retry-After). `lease` holds the
+   * version until the request is answered, so a replacement never unloads it under the request.
    */
-  resolveAny(tasks: Task[], name?: string): ServingModel {
-    const forTasks = () => tasks.flatMap((t) => this.namesFor(t));
-    const what = tasks.join(' or ');
+  async resolve(tasks: Task | Task[], name?: string, lease?: Lease): Promise<ServingModel> {
+    const list = Array.isArray(tasks) ? tasks : [tasks];
+    const forTasks = () => list.flatMap((t) => this.namesFor(t));
+    const what = list.join(' or ');
     if (name === undefined) {
-      const def = tasks.map((t) => this.defaults.get(t)).find((d) => d !== undefined);
+      const def = list.map((t) => this.defaults.get(t)).find((d) => d !== undefined);
       if (def === undefined) {
-        const booting = [...this.statuses.values()].some((s) => s.state !== 'ready' && s.state !== 'failed');
+        const booting = [...this.slots.values()].some((s) => !s.removed && s.entry.load === 'eager' && s.status.state !== 'ready' && s.status.state !== 'failed');
         if (booting) throw new GatewayError('not_ready', `models are still loading; no ${what} model is ready yet`, { retryAfter: 5 });
-        throw new GatewayError('model_not_found', `no ${what} model is configured and ready`, { details: { task: tasks[0], models: forTasks() } });
+        throw new GatewayError('model_not_found', `no ${what} model is configured and ready`, { details: { task: list[0], models: forTasks() } });
       }
       name = def;
     }
-    const status = this.statuses.get(name);
-    if (!status) {
-      throw new GatewayError('model_not_found', `unknown model "${name}"; ${what} models: ${forTasks().join(', ') || '(none)'}`, { details: { task: tasks[0], models: forTasks() } });
+    const slot = this.slots.get(name);
+    if (!slot || slot.removed) {
+      throw new GatewayError('model_not_found', `unknown model "${name}"; ${what} models: ${forTasks().join(', ') || '(none)'}`, { details: { task: list[0], models: forTasks() } });
     }
-    if (status.task !== undefined && !tasks.includes(status.task)) {
-      throw new GatewayError('wrong_task', `model "${name}" is a ${status.task} model, not ${what}; ${what} models: ${forTasks().join(', ') || '(none)'}`, {
-        details: { task: tasks[0], model_task: status.task, models: forTasks() },
-      });
+    const wrongTask = (task: Task | undefined) => {
+      if (task !== undefined && !list.includes(task)) {
+        throw new GatewayError('wrong_task', `model "${name}" is a ${task} model, not ${what}; ${what} models: ${forTasks().join(', ') || '(none)'}`, {
+          details: { task: list[0], model_task: task, models: forTasks() },
+        });
+      }
+    };
+    wrongTask(slot.status.task);
+    const model = slot.serving ?? (slot.entry.load === 'lazy' ? await this.loadLazy(slot) : undefined);
+    if (!model) throw new GatewayError('not_ready', `model "${name}" is ${slot.status.state}${slot.status.error ? `: ${slot.status.error}` : ''}`, { retryAfter: 5 });
+    wrongTask(model.manifest.task);
+    slot.lastUsed = Date.now();
+    if (lease) {
+      model.leases++;
+      lease.add(() => this.release(model));
     }
-    const model = this.serving.get(name);
-    if (!model) throw new GatewayError('not_ready', `model "${name}" is ${status.state}${status.error ? `: ${status.error}` : ''}`, { retryAfter: 5 });
     return model;
   }
 
+  /** A lazy model's first request: one load shared by every request that comes meanwhile, waited for up to the configured bound. */
+  private async loadLazy(slot: Slot): Promise<ServingModel> {
+    if (!slot.loading) {
+      slot.status = { ...this.newSlot(slot.entry, slot.runtime).status, memory_mb: slot.status.memory_mb };
+      slot.loading = this.bringUp(slot, slot.status, slot.entry, slot.name).finally(() => (slot.loading = undefined));
+      void slot.loading.catch(() => undefined);
+    }
+    const wait = this.config.inference.lazyLoadWaitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), wait);
+      timer.unref();
+    });
+    const got = await Promise.race([slot.loading.catch((err: unknown) => err as Error), timeout]).finally(() => clearTimeout(timer));
+    if (got === 'timeout') throw new GatewayError('not_ready', `model "${slot.name}" is loading (${slot.status.state}); retry shortly`, { retryAfter: Math.max(1, Math.ceil(wait / 2000)) });
+    if (got instanceof Error || got === undefined) {
+      throw new GatewayError('not_ready', `model "${slot.name}" failed to load: ${got instanceof Error ? got.message : 'unknown error'}`, { retryAfter: 5 });
+    }
+    return got;
+  }
+
   /** Any ready model by name, whatever its task (Hugging Face routes pick the task from the model). */
-  byName(name: string): ServingModel {
-    const status = this.statuses.get(name);
-    if (!status) throw new GatewayError('model_not_found', `unknown model "${name}"; models: ${[...this.statuses.keys()].join(', ')}`, { details: { models: [...this.statuses.keys()] } });
-    return this.resolve(status.task ?? 'question-answering', name);
+  async byName(name: string, lease?: Lease): Promise<ServingModel> {
+    const slot = this.slots.get(name);
+    if (!slot || slot.removed) throw this.unknown(name);
+    const task = slot.serving?.manifest.task ?? slot.status.task;
+    if (task) return this.resolve(task, name, lease);
+    const model = await this.resolve(['question-answering', 'sentence-similarity', 'essay-scoring', 'text-classification', 'text-ranking'], name, lease);
+    return model;
   }
 
   queued(): Record<string, number> {
-    return Object.fromEntries([...this.serving.values()].map((m) => [m.name, m.batcher.queued]));
+    return Object.fromEntries([...this.slots.values()].flatMap((s) => (s.serving ? [[s.name, s.serving.batcher.queued]] : [])));
+  }
+
+  /** Resolves when no load and no retirement is in progress (tests, graceful close). */
+  async settled(): Promise<void> {
+    for (;;) {
+      const pending = [...[...this.slots.values()].flatMap((s) => (s.loading ? [s.loading.catch(() => undefined)] : [])), ...[...this.retiring].map((r) => r.done)];
+      if (pending.length === 0) return;
+      await Promise.all(pending);
+    }
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.serving.values()].map((m) => m.remote?.close()));
+    this.closed = true;
+    await Promise.all([...this.slots.values()].map((s) => s.serving?.remote?.close()));
     this.scheduler.close();
     this.store.close();
     await Promise.all([this.pool.close(), this.tokenizePool.close()]);
   }
+}
+
+/** Bytes of the files under `dir`. */
+async function folderBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (e.isFile()) n += (await stat(join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size;
+  }
+  return n;
+}
+
+/** The facts of a loaded manifest that /v1/models shows. */
+function describe(status: ModelStatus, manifest: ServingModel['manifest'], got: Ensured): void {
+  Object.assign(status, {
+    task: manifest.task,
+    description: manifest.description,
+    labels: manifest.labels,
+    max_length: manifest.maxLength,
+    score: manifest.score && { min: manifest.score.min, max: manifest.score.max, round: manifest.score.round },
+    threshold: manifest.threshold,
+    version: `${manifest.version}+${got.digest.slice(0, 12)}`,
+  });
 }
 
 /** What /v1/models says of a model entry's remote backend. */

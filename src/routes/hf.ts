@@ -42,7 +42,7 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
       body: Body,
       response: { 200: Type.Unknown(), ...inferenceErrors },
     },
-    handler: async (req) => huggingFace(app.models.byName(req.params.name), req.body, ctxOf(req), limits),
+    handler: async (req) => huggingFace(await app.models.byName(req.params.name, req.lease), req.body, ctxOf(req), limits),
   });
 
   app.post('/models/:name/pipeline/:pipeline', {
@@ -53,7 +53,7 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
       body: PipelineBody,
       response: { 200: Type.Unknown(), ...inferenceErrors },
     },
-    handler: async (req) => huggingFace(app.models.resolve('sentence-similarity', req.params.name), req.body, ctxOf(req), limits, req.params.pipeline),
+    handler: async (req) => huggingFace(await app.models.resolve('sentence-similarity', req.params.name, req.lease), req.body, ctxOf(req), limits, req.params.pipeline),
   });
 };
 

@@ -77,7 +77,7 @@ const tei: FastifyPluginAsyncTypebox = async (app) => {
       checkText('query', b.query, limits.maxTextChars);
       checkBatch('texts', b.texts.length, limits.maxBatchItems);
       b.texts.forEach((t, i) => checkText(`texts[${i}]`, t, limits.maxTextChars));
-      const model = app.models.resolve('text-ranking', b.model);
+      const model = await app.models.resolve('text-ranking', b.model, req.lease);
       const ranked = await rerank(model, b.query, b.texts, ctxOf(req), { truncate: b.truncate, raw: b.raw_scores, fields: { query: 'query', documents: 'texts' } });
       return ranked.map((r) => ({ index: r.index, score: r.score, ...(b.return_text ? { text: b.texts[r.index] } : {}) }));
     },
@@ -97,7 +97,7 @@ const tei: FastifyPluginAsyncTypebox = async (app) => {
       const names = texts.map((_, i) => (typeof b.inputs === 'string' ? 'inputs' : `inputs[${i}]`));
       checkBatch('inputs', texts.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(names[i], t, limits.maxTextChars));
-      const model = app.models.resolve('sentence-similarity', b.model);
+      const model = await app.models.resolve('sentence-similarity', b.model, req.lease);
       const { vectors } = await embed(model, texts, ctxOf(req), { truncate: b.truncate, names, normalize: b.normalize ?? true });
       if (b.dimensions !== undefined && b.dimensions !== vectors[0].length) {
         throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${vectors[0].length} dimensions; "dimensions" must be ${vectors[0].length} or omitted`);
@@ -126,7 +126,7 @@ const tei: FastifyPluginAsyncTypebox = async (app) => {
         if (textPair !== undefined) checkText(`${where}[1]`, textPair, limits.maxTextChars);
         return { text, textPair };
       });
-      const model = app.models.resolveAny(['text-classification', 'text-ranking'], b.model);
+      const model = await app.models.resolve(['text-classification', 'text-ranking'], b.model, req.lease);
       const ctx = ctxOf(req);
       let out: { score: number; label: string }[][];
       if (model.manifest.task === 'text-ranking') {

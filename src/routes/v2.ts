@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.ts';
-import type { ServingModel } from '../inference/registry.ts';
+import type { Lease, ServingModel } from '../inference/registry.ts';
 import { modelMetadata } from '../inference/v2/model-io.ts';
 import { encodeMessage, HEADER_LENGTH, ProtocolError, splitBody, type InferenceRequest } from '../inference/v2/tensors.ts';
 import { inferV2 } from '../services/v2.ts';
@@ -86,9 +86,12 @@ const inferErrors = {
 const NameParams = Type.Object({ name: Type.String({ examples: ['sts-demo'] }) });
 const VersionParams = Type.Object({ name: Type.String({ examples: ['sts-demo'] }), version: Type.String() });
 
-/** The serving model for a v2 path; 404 for an unknown name or version, 503 while it is not loaded. */
-function servingModel(app: FastifyInstance, name: string, version?: string): ServingModel {
-  const model = app.models.byName(name);
+/**
+ * The serving model for a v2 path (a lazy one is loaded, as on every route); 404 for an unknown name or version,
+ * 503 while it is not loaded. `lease` holds the version until the request is answered.
+ */
+async function servingModel(app: FastifyInstance, name: string, version?: string, lease?: Lease): Promise<ServingModel> {
+  const model = await app.models.byName(name, lease);
   if (version !== undefined && version !== model.version) {
     throw new GatewayError('model_not_found', `model "${name}" has no version "${version}"; its version is "${model.version}"`);
   }
@@ -134,7 +137,7 @@ const v2: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v2/', serverMetadata);
 
   const metadata = async (name: string, version?: string) => {
-    const model = servingModel(app, name, version);
+    const model = await servingModel(app, name, version);
     return modelMetadata(model.name, model.version, model.graph);
   };
   const metadataSchema = <P extends TSchema>(params: P) => ({
@@ -166,7 +169,7 @@ const v2: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v2/models/:name/versions/:version/ready', { schema: readySchema(VersionParams), handler: async (req, reply) => ready(req.params.name, req.params.version, reply) });
 
   const infer = async (name: string, version: string | undefined, req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
-    const model = servingModel(app, name, version);
+    const model = await servingModel(app, name, version, req.lease);
     const { response, parts } = await inferV2(model, req.body as InferenceRequest, req.v2Binary ?? Buffer.alloc(0), ctxOf(req));
     const { body, headerLength } = encodeMessage(response, parts);
     if (headerLength === undefined) return reply.type('application/json').send(body);

@@ -49,6 +49,7 @@ export async function encodePairs(model: ServingModel, pairs: TextPair[], ctx: S
 /** Submits sequences to the model's batcher and books queue and inference time on the request. */
 export async function run(model: ServingModel, seqs: Sequence[], ctx: ServiceContext): Promise<SubmitResult> {
   ctx.timings.model = model.name;
+  ctx.timings.modelVersion = model.version;
   const res = await model.batcher.submit(seqs, { signal: ctx.signal });
   ctx.timings.queueMs += res.queueMs;
   ctx.timings.inferenceMs += res.inferenceMs;

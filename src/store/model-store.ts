@@ -43,6 +43,8 @@ export interface StoreOptions {
 
 export interface ModelSource {
   name: string;
+  /** Folder under the root to unpack into; the model's name when omitted (a new version of a running model gets its own). */
+  folder?: string;
   /** `s3://bucket/key.zip`, a local `.zip` path, or a local folder already unpacked. */
   source: string;
   /** Hex sha256 of the zip. When given, the download must match it and a cached copy with it is reused. */
@@ -101,13 +103,33 @@ export class ModelStore {
 
   /** Makes the model's folder present and complete; returns where it is. Calls onStep as it goes. */
   ensure(src: ModelSource, onStep?: (step: StoreStep) => void): Promise<Ensured> {
-    const prev = this.queue.get(src.name) ?? Promise.resolve();
+    const folder = src.folder ?? src.name;
+    const prev = this.queue.get(folder) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(() => this.ensureNow(src, onStep));
-    this.queue.set(src.name, run);
+    this.queue.set(folder, run);
     void run.catch(() => undefined).finally(() => {
-      if (this.queue.get(src.name) === run) this.queue.delete(src.name);
+      if (this.queue.get(folder) === run) this.queue.delete(folder);
     });
     return run;
+  }
+
+  /** Frees an unpacked model folder under the root (never anything outside it, such as a local folder source). */
+  async remove(dir: string): Promise<boolean> {
+    const abs = path.resolve(dir);
+    if (path.dirname(abs) !== this.root || !NAME_RE.test(path.basename(abs))) return false;
+    await rm(abs, { recursive: true, force: true });
+    return true;
+  }
+
+  /** Folders of model versions added at run time (`<name>.r<n>`) that no running model uses: left by an earlier process. */
+  async sweepVersions(inUse: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const entry of await readdir(this.root).catch(() => [] as string[])) {
+      if (!/\.r\d+$/.test(entry) || inUse.has(path.join(this.root, entry))) continue;
+      await rm(path.join(this.root, entry), { recursive: true, force: true }).catch(() => undefined);
+      removed.push(entry);
+    }
+    return removed;
   }
 
   /** Releases the S3 client's sockets. */
@@ -126,7 +148,8 @@ export class ModelStore {
     const fail = (step: string, message: string, cause?: unknown): never => {
       throw new BootError(name, step, message, { cause });
     };
-    if (!NAME_RE.test(name)) {
+    const folder = src.folder ?? name;
+    if (!NAME_RE.test(folder)) {
       fail('downloading', `model name must match ${NAME_RE} to be used as a folder name`);
     }
     const expected = src.sha256?.trim().toLowerCase();
@@ -153,7 +176,7 @@ export class ModelStore {
       localZip = abs;
     }
 
-    const finalDir = path.join(this.root, name);
+    const finalDir = path.join(this.root, folder);
     const current = await readMarker(finalDir);
     const cached = (sha256: string): Ensured => {
       this.log('info', { model: name, dir: finalDir, sha256 }, 'model already unpacked with this content; not fetching');
@@ -188,7 +211,7 @@ export class ModelStore {
       await mkdir(staging, { recursive: true });
       await this.sweepStaging(staging);
       // '@' cannot occur in a model name, so the prefix never matches another model's folders.
-      work = await mkdtemp(path.join(staging, `${name}@`));
+      work = await mkdtemp(path.join(staging, `${folder}@`));
     } catch (err) {
       throw new BootError(name, 'downloading', `cannot create a staging folder in ${staging}: ${(err as Error).message}`, { cause: err });
     }

@@ -25,12 +25,12 @@ describe('config', () => {
     expect(c.server.port).toBe(9100);
     expect(c.store.s3.endpoint).toBe('http://127.0.0.1:9999');
     expect(c.inference.maxBatchSize).toBe(8);
-    expect(c.models).toEqual([{ name: 'a', source: 's3://b/a.zip', required: true, default: false }]);
+    expect(c.models).toEqual([{ name: 'a', source: 's3://b/a.zip', required: true, default: false, load: 'eager' }]);
   });
 
   it('takes a whole model list from GATEWAY_MODELS', () => {
     const c = loadConfig({ env: { GATEWAY_MODELS: JSON.stringify([{ name: 'x', source: 'models/x.zip', required: false }]) } });
-    expect(c.models).toEqual([{ name: 'x', source: 'models/x.zip', required: false, default: false }]);
+    expect(c.models).toEqual([{ name: 'x', source: 'models/x.zip', required: false, default: false, load: 'eager' }]);
   });
 
   it.each([

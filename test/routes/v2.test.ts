@@ -227,7 +227,8 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
 
     it('a similarity model returns the raw last_hidden_state [batch, seq, 128]; mean-pooled and normalised it is /v1/embeddings', async () => {
       const texts = ['A man is playing a guitar.', 'Debian ships many packages.'];
-      const tokens = await Promise.all(texts.map((t) => app.models.resolve('sentence-similarity', 'sts-demo').tokenizer.encodeIds(t)));
+      const sts = await app.models.resolve('sentence-similarity', 'sts-demo');
+      const tokens = await Promise.all(texts.map((t) => sts.tokenizer.encodeIds(t)));
       const rows = tokens.map((t) => t.ids);
       const res = await infer('sts-demo', { inputs: tokenInputs(rows) });
       expect(res.statusCode).toBe(200);

@@ -23,6 +23,16 @@ export function createMetrics() {
     cacheMisses: new Gauge({ name: 'gateway_cache_misses', help: 'Cache misses since start', labelNames: ['cache'] as const, registers: [registry] }),
     cacheBytes: new Gauge({ name: 'gateway_cache_bytes', help: 'Memory held by a cache (estimated)', labelNames: ['cache'] as const, registers: [registry] }),
     workerRestarts: new Gauge({ name: 'gateway_worker_restarts', help: 'Inference workers replaced after a crash', registers: [registry] }),
+    modelLoads: new Counter({ name: 'gateway_model_loads_total', help: 'Model loads (boot, lazy first use, replacement) by result', labelNames: ['model', 'result'] as const, registers: [registry] }),
+    modelUnloads: new Counter({ name: 'gateway_model_unloads_total', help: 'Model versions unloaded, by reason (replaced, removed, evicted)', labelNames: ['model', 'reason'] as const, registers: [registry] }),
+    modelLoadStep: new Histogram({
+      name: 'gateway_model_load_step_seconds',
+      help: 'Time of each load step (fetch, manifest, tokenizer, session, warmup)',
+      labelNames: ['model', 'step'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    modelMemory: new Gauge({ name: 'gateway_model_memory_bytes', help: 'Memory each loaded model took at load (growth of the process RSS)', labelNames: ['model'] as const, registers: [registry] }),
   };
   return m;
 }

@@ -14,10 +14,21 @@ declare module 'fastify' {
  */
 async function modelsPlugin(app: FastifyInstance) {
   const { metrics } = app;
-  const registry = new ModelRegistry(app.config, app.log, (e) => {
-    metrics.batchSize.observe({ model: e.model }, e.size);
-    metrics.inference.observe({ model: e.model }, e.inferenceMs / 1000);
-    metrics.paddingRatio.observe({ model: e.model }, e.paddedTokens ? 1 - e.realTokens / e.paddedTokens : 0);
+  const registry = new ModelRegistry(app.config, app.log, {
+    onBatch: (e) => {
+      metrics.batchSize.observe({ model: e.model }, e.size);
+      metrics.inference.observe({ model: e.model }, e.inferenceMs / 1000);
+      metrics.paddingRatio.observe({ model: e.model }, e.paddedTokens ? 1 - e.realTokens / e.paddedTokens : 0);
+    },
+    onLoad: (e) => {
+      metrics.modelLoads.inc({ model: e.model, result: e.result });
+      for (const [step, ms] of Object.entries(e.steps)) metrics.modelLoadStep.observe({ model: e.model, step }, ms / 1000);
+      if (e.memoryBytes !== undefined) metrics.modelMemory.set({ model: e.model }, e.memoryBytes);
+    },
+    onUnload: (e) => {
+      metrics.modelUnloads.inc({ model: e.model, reason: e.reason });
+      if (e.reason !== 'replaced') metrics.modelMemory.remove({ model: e.model });
+    },
   });
   registry.onState(() => metrics.modelsReady.set(registry.list().filter((m) => m.state === 'ready').length));
   app.decorate('models', registry);

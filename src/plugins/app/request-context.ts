@@ -7,14 +7,30 @@ import { sendError } from './errors.ts';
 export interface Timings {
   /** The model that served the request, for per-model metrics. */
   model?: string;
+  /** The version of it that answered (manifest version + content digest), sent as x-model-version. */
+  modelVersion?: string;
   tokenizeMs: number;
   queueMs: number;
   inferenceMs: number;
 }
 
+/** The model versions a request holds: released when it is answered, so a replaced version drains first. */
+export class RequestLease {
+  private releases: (() => void)[] = [];
+  add(release: () => void): void {
+    this.releases.push(release);
+  }
+  releaseAll(): void {
+    const r = this.releases;
+    this.releases = [];
+    for (const f of r) f();
+  }
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     timings: Timings;
+    lease: RequestLease;
     /** Aborted when the client goes away before the answer: queued work for it is skipped. */
     abortSignal: AbortSignal;
   }
@@ -35,15 +51,19 @@ async function requestContext(app: FastifyInstance) {
   });
   app.decorateRequest('timings', null as unknown as Timings);
   app.decorateRequest('abortSignal', null as unknown as AbortSignal);
+  app.decorateRequest('lease', null as unknown as RequestLease);
 
   app.addHook('onRequest', async (request, reply) => {
     request.timings = { tokenizeMs: 0, queueMs: 0, inferenceMs: 0 };
+    const lease = new RequestLease();
+    request.lease = lease;
     const ac = new AbortController();
     request.abortSignal = ac.signal;
     // The response closing before it finished means the client went away (the request's own 'close' fires
-    // as soon as its body has been read, so it cannot tell).
+    // as soon as its body has been read, so it cannot tell). Either way the request is over: release its models.
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) ac.abort();
+      lease.releaseAll();
     });
     reply.header('x-request-id', request.id);
     if (app.draining && !request.url.startsWith('/health/') && !request.url.startsWith('/v2/health/')) {
@@ -54,6 +74,7 @@ async function requestContext(app: FastifyInstance) {
   // The access log: one line per request, without its body and without the query string (where a
   // client could put text). Fastify's own request logging (two lines) is off in serverOptions.
   app.addHook('onResponse', (request, reply, done) => {
+    request.lease?.releaseAll();
     const q = request.url.indexOf('?');
     request.log.info({ method: request.method, url: q < 0 ? request.url : request.url.slice(0, q), statusCode: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) }, 'request completed');
     done();
@@ -69,6 +90,7 @@ async function requestContext(app: FastifyInstance) {
     reply.header('x-queue-time', fmt(t.queueMs));
     reply.header('x-inference-time', fmt(t.inferenceMs));
     reply.header('x-total-time', fmt(reply.elapsedTime));
+    if (t.modelVersion) reply.header('x-model-version', t.modelVersion);
   });
 }
 

@@ -90,7 +90,7 @@ async function securityPlugin(app: FastifyInstance) {
     done();
   });
   if (security.corsOrigins.length) {
-    await app.register(cors, { origin: security.corsOrigins, methods: ['GET', 'POST'], exposedHeaders: ['x-request-id', 'x-total-time', 'x-queue-time', 'x-inference-time', 'retry-after'] });
+    await app.register(cors, { origin: security.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], exposedHeaders: ['x-request-id', 'x-total-time', 'x-queue-time', 'x-inference-time', 'x-model-version', 'x-cache', 'retry-after'] });
   }
   if (security.rateLimit.max > 0) {
     await app.register(rateLimit, {

@@ -32,6 +32,7 @@ const Body = Type.Object(
 const LabelScore = Type.Object({ label: Type.String(), score: Type.Number() });
 const Response = Type.Object({
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   predictions: Type.Array(Type.Object({ label: Type.String(), score: Type.Number(), labels: Type.Array(LabelScore) })),
 });
 
@@ -54,9 +55,9 @@ const classifyRoute: FastifyPluginAsyncTypebox = async (app) => {
         checkText(`${where}.text_pair`, x.text_pair, limits.maxTextChars);
         return { text: x.text, textPair: x.text_pair };
       });
-      const model = app.models.resolve('text-classification', req.body.model);
+      const model = await app.models.resolve('text-classification', req.body.model, req.lease);
       const predictions = await classify(model, inputs, ctxOf(req), { topK: req.body.top_k, truncate: req.body.truncate });
-      return { model: model.name, predictions };
+      return { model: model.name, model_version: model.version, predictions };
     },
   });
 };

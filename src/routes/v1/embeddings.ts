@@ -30,6 +30,7 @@ const Response = Type.Object({
   object: Type.Literal('list'),
   data: Type.Array(Embedding),
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   usage: Type.Object({ prompt_tokens: Type.Integer(), total_tokens: Type.Integer() }),
 });
 
@@ -52,7 +53,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       const texts = list ? (req.body.input as string[]) : [req.body.input as string];
       checkBatch('input', texts.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(list ? `input[${i}]` : 'input', t, limits.maxTextChars));
-      const model = app.models.resolve('sentence-similarity', req.body.model);
+      const model = await app.models.resolve('sentence-similarity', req.body.model, req.lease);
       const { vectors, tokens } = await embed(model, texts, ctxOf(req), { truncate: req.body.truncate, names: texts.map((_, i) => (list ? `input[${i}]` : 'input')) });
       const dim = vectors[0]?.length ?? 0;
       if (req.body.dimensions !== undefined && req.body.dimensions !== dim) {
@@ -62,7 +63,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       return {
         object: 'list' as const,
         data: vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: b64 ? toBase64(v) : Array.from(v) })),
-        model: model.name,
+        model: model.name, model_version: model.version,
         usage: { prompt_tokens: tokens, total_tokens: tokens },
       };
     },

@@ -27,6 +27,7 @@ const Result = Type.Object({
 });
 const Response = Type.Object({
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   score: Type.Optional(Type.Number()),
   raw: Type.Optional(Type.Number()),
   scale: Type.Optional(Scale),
@@ -50,10 +51,10 @@ const essays: FastifyPluginAsyncTypebox = async (app) => {
       const texts = list ?? [essay!];
       if (list) checkBatch('essays', list.length, limits.maxBatchItems);
       texts.forEach((t, i) => checkText(list ? `essays[${i}]` : 'essay', t, limits.maxEssayChars));
-      const model = app.models.resolve('essay-scoring', req.body.model);
+      const model = await app.models.resolve('essay-scoring', req.body.model, req.lease);
       const scores = await scoreEssays(model, texts, ctxOf(req), { stride: limits.essayStride });
       const results = scores.map((s) => ({ score: s.score, raw: s.raw, scale: s.scale, windows: s.windows }));
-      return list ? { model: model.name, results } : { model: model.name, ...results[0] };
+      return list ? { model: model.name, model_version: model.version, results } : { model: model.name, model_version: model.version, ...results[0] };
     },
   });
 };

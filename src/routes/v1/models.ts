@@ -2,6 +2,21 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { ErrorResponse } from '../schemas.ts';
+import { BackendSchema } from '../../config/schema.ts';
+
+const STATES = ['pending', 'available', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'degraded', 'failed', 'draining'];
+
+const EntryBody = Type.Object(
+  {
+    source: Type.String({ minLength: 1, description: 's3://bucket/key.zip, a local .zip path, or a local folder' }),
+    sha256: Type.Optional(Type.String({ pattern: '^[a-f0-9]{64}$' })),
+    required: Type.Optional(Type.Boolean({ description: 'Never unloaded to make room; counts for readiness once it has been ready' })),
+    default: Type.Optional(Type.Boolean()),
+    load: Type.Optional(Type.Union([Type.Literal('eager'), Type.Literal('lazy')])),
+    backend: Type.Optional(BackendSchema),
+  },
+  { additionalProperties: false, examples: [{ source: 'models/classify-demo.zip', default: true }] },
+);
 
 export const ModelInfo = Type.Object(
   {
@@ -9,10 +24,12 @@ export const ModelInfo = Type.Object(
     source: Type.String(),
     required: Type.Boolean(),
     default: Type.Boolean({ description: 'Used for its task when a request names no model' }),
-    state: Type.Union(['pending', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'degraded', 'failed'].map((s) => Type.Literal(s)), {
-      description: 'degraded: loaded, but its remote inference server is not answering (requests get 503 with Retry-After until it is back)',
+    load: Type.Union([Type.Literal('eager'), Type.Literal('lazy')]),
+    state: Type.Union(STATES.map((s) => Type.Literal(s)), {
+      description: 'available: a lazy model not loaded yet; draining: removed, unloading once its requests finish; degraded: loaded, but its remote inference server is not answering (requests get 503 with Retry-After until it is back)',
     }),
     error: Type.Optional(Type.String()),
+    failed_step: Type.Optional(Type.String()),
     sha256: Type.Optional(Type.String()),
     version: Type.Optional(Type.String()),
     task: Type.Optional(Type.String()),
@@ -34,6 +51,24 @@ export const ModelInfo = Type.Object(
         batch_invariance_max_diff: Type.Optional(Type.Number()),
         tuned: Type.Optional(Type.Object({ target_ms: Type.Number(), fixed_ms: Type.Number(), ms_per_1k_tokens: Type.Number(), batch_tokens: Type.Integer() })),
       }),
+    ),
+    memory_mb: Type.Optional(Type.Number({ description: 'Growth of the process RSS while the serving version loaded and warmed up (all workers together)' })),
+    in_flight: Type.Optional(Type.Integer({ description: 'Requests holding the serving version now' })),
+    last_used: Type.Optional(Type.String()),
+    update: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union(STATES.map((s) => Type.Literal(s))),
+          source: Type.String(),
+          started_at: Type.String(),
+          finished_at: Type.Optional(Type.String()),
+          version: Type.Optional(Type.String()),
+          error: Type.Optional(Type.String()),
+          failed_step: Type.Optional(Type.String()),
+          timings: Type.Record(Type.String(), Type.Number()),
+        },
+        { description: 'A new version being loaded beside the serving one, or the last attempt that failed (the serving version stayed)' },
+      ),
     ),
   },
   { $id: 'ModelInfo' },
@@ -67,5 +102,36 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
   });
 };
 
+/**
+ * Models at run time (admin scope where keys are configured): add or replace with PUT (the whole boot pipeline
+ * runs beside the serving version, which keeps answering until the new one is ready), remove with DELETE.
+ */
+const admin: FastifyPluginAsyncTypebox = async (app) => {
+  app.put('/v1/models/:name', {
+    config: { scope: 'admin' },
+    schema: {
+      tags: ['models'],
+      description:
+        'Add a model, or replace one with a new version, from a model entry as in the config file. 202 at once with the status; poll GET /v1/models/{name}: a replacement shows its progress in `update` and takes over only once ready (a failed one leaves the serving version, with the failed step and cause in `update`).',
+      params: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', examples: ['classify-demo'] }) }),
+      body: EntryBody,
+      response: { 202: Type.Ref('ModelInfo'), 400: Type.Ref('ErrorResponse'), 401: Type.Ref('ErrorResponse'), 403: Type.Ref('ErrorResponse'), 409: Type.Ref('ErrorResponse') },
+    },
+    handler: async (req, reply) => reply.status(202).send(app.models.put(req.params.name, req.body)),
+  });
+
+  app.delete('/v1/models/:name', {
+    config: { scope: 'admin' },
+    schema: {
+      tags: ['models'],
+      description: 'Remove a model: it takes no new requests at once (404 naming the others), its in-flight requests finish, then it is unloaded and its unpacked files are freed.',
+      params: Type.Object({ name: Type.String({ examples: ['classify-demo'] }) }),
+      response: { 202: Type.Ref('ModelInfo'), 401: Type.Ref('ErrorResponse'), 403: Type.Ref('ErrorResponse'), 404: Type.Ref('ErrorResponse') },
+    },
+    handler: async (req, reply) => reply.status(202).send(app.models.remove(req.params.name)),
+  });
+};
+
 export default models;
+export { admin as modelAdminRoutes };
 export { ErrorResponse };

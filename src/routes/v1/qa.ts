@@ -42,8 +42,10 @@ const QaBatchBody = Type.Object(
   },
 );
 
-const QaResponse = Type.Object({ model: Type.String(), answers: Type.Array(Answer), windows: Type.Integer({ description: 'Windows the context was read in' }) });
-const QaBatchResponse = Type.Object({ model: Type.String(), results: Type.Array(Type.Object({ answers: Type.Array(Answer), windows: Type.Integer() })) });
+const QaResponse = Type.Object({ model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }), answers: Type.Array(Answer), windows: Type.Integer({ description: 'Windows the context was read in' }) });
+const QaBatchResponse = Type.Object({ model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }), results: Type.Array(Type.Object({ answers: Type.Array(Answer), windows: Type.Integer() })) });
 
 /** Extractive question answering: exact offsets, long contexts in overlapping windows, SQuAD 2.0 "no answer". */
 const qa: FastifyPluginAsyncTypebox = async (app) => {
@@ -65,9 +67,9 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req) => {
       checkText('question', req.body.question, limits.maxTextChars);
       checkText('context', req.body.context, limits.maxContextChars);
-      const model = app.models.resolve('question-answering', req.body.model);
+      const model = await app.models.resolve('question-answering', req.body.model, req.lease);
       const [r] = await answerQuestions(model, [req.body], ctxOf(req), opts(req.body));
-      return { model: model.name, answers: r.answers, windows: r.windows };
+      return { model: model.name, model_version: model.version, answers: r.answers, windows: r.windows };
     },
   });
 
@@ -84,9 +86,9 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
         checkText(`items[${i}].question`, it.question, limits.maxTextChars);
         checkText(`items[${i}].context`, it.context, limits.maxContextChars);
       });
-      const model = app.models.resolve('question-answering', req.body.model);
+      const model = await app.models.resolve('question-answering', req.body.model, req.lease);
       const results = await answerQuestions(model, req.body.items, ctxOf(req), opts(req.body));
-      return { model: model.name, results };
+      return { model: model.name, model_version: model.version, results };
     },
   });
 };

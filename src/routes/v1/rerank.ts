@@ -43,6 +43,7 @@ const Result = Type.Object({
 const Response = Type.Object({
   id: Type.String({ description: 'The request id' }),
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   results: Type.Array(Result, { description: 'Best first' }),
   meta: Type.Object({ api_version: Type.Object({ version: Type.String() }), billed_units: Type.Object({ search_units: Type.Integer() }) }),
 });
@@ -70,12 +71,12 @@ const rerankRoutes: FastifyPluginAsyncTypebox = async (app) => {
           return parts.join('\n');
         });
         texts.forEach((t, i) => checkText(`documents[${i}]`, t, limits.maxTextChars));
-        const model = app.models.resolve('text-ranking', b.model);
+        const model = await app.models.resolve('text-ranking', b.model, req.lease);
         const ranked = await rerank(model, b.query, texts, ctxOf(req), { topN: b.top_n, truncate: b.truncate });
         const withDocs = b.return_documents ?? false;
         return {
           id: req.id,
-          model: model.name,
+          model: model.name, model_version: model.version,
           results: ranked.map((r) => {
             const doc = b.documents[r.index];
             return { index: r.index, relevance_score: r.score, ...(withDocs ? { document: typeof doc === 'string' ? { text: doc } : doc } : {}) };

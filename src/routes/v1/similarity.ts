@@ -21,6 +21,7 @@ const SimilarityBody = Type.Object(
 );
 const SimilarityResponse = Type.Object({
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   score: Type.Number({ description: 'Cosine of the two embeddings in [-1, 1], or the cross-encoder\'s score' }),
   scoring: Scoring,
   similar: Type.Optional(Type.Boolean({ description: 'score ≥ threshold; only where the model declares a threshold' })),
@@ -42,6 +43,7 @@ const BatchBody = Type.Object(
 );
 const BatchResponse = Type.Object({
   model: Type.String(),
+  model_version: Type.String({ description: 'The version that answered (manifest version + content digest); a replaced model answers in-flight requests with the version they started on' }),
   scoring: Scoring,
   threshold: Type.Optional(Type.Number()),
   results: Type.Array(Type.Object({ score: Type.Number(), similar: Type.Optional(Type.Boolean()) })),
@@ -49,7 +51,7 @@ const BatchResponse = Type.Object({
 
 /** Bi-encoders (cosine of embeddings) and cross-encoders (their own score) both answer similarity. */
 const SIMILARITY_TASKS = ['sentence-similarity', 'text-ranking'] as const;
-const facts = (model: ServingModel) => ({ model: model.name, scoring: scoringOf(model), ...(model.manifest.threshold === undefined ? {} : { threshold: model.manifest.threshold }) });
+const facts = (model: ServingModel) => ({ model: model.name, model_version: model.version, scoring: scoringOf(model), ...(model.manifest.threshold === undefined ? {} : { threshold: model.manifest.threshold }) });
 
 /** Sentence similarity: one pair, a batch, or an uploaded JSON file of pairs. */
 const similarity: FastifyPluginAsyncTypebox = async (app) => {
@@ -75,7 +77,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req) => {
       checkText('sentence_1', req.body.sentence_1, limits.maxTextChars);
       checkText('sentence_2', req.body.sentence_2, limits.maxTextChars);
-      const model = app.models.resolveAny([...SIMILARITY_TASKS], req.body.model);
+      const model = await app.models.resolve([...SIMILARITY_TASKS], req.body.model, req.lease);
       const [r] = await scorePairs(model, [req.body], ctxOf(req), { truncate: req.body.truncate, prefix: () => '' });
       return { ...facts(model), ...r };
     },
@@ -85,7 +87,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
     schema: { tags: ['sentence-similarity'], description: 'Scores for many pairs in one call, in input order (with a bi-encoder each distinct sentence is embedded once).', body: BatchBody, response: { 200: BatchResponse, ...inferenceErrors } },
     handler: async (req) => {
       checkPairs(req.body.pairs, 'pairs');
-      const model = app.models.resolveAny([...SIMILARITY_TASKS], req.body.model);
+      const model = await app.models.resolve([...SIMILARITY_TASKS], req.body.model, req.lease);
       const results = await scorePairs(model, req.body.pairs, ctxOf(req), { truncate: req.body.truncate, prefix: (i) => `pairs[${i}].` });
       return { ...facts(model), results };
     },
@@ -119,7 +121,7 @@ const similarity: FastifyPluginAsyncTypebox = async (app) => {
       checkPairs(pairs, 'pairs');
       const field = (file.fields.model as { value?: unknown } | undefined)?.value;
       const modelName = typeof field === 'string' && field ? field : req.query.model;
-      const model = app.models.resolveAny([...SIMILARITY_TASKS], modelName);
+      const model = await app.models.resolve([...SIMILARITY_TASKS], modelName, req.lease);
       const results = await scorePairs(model, pairs, ctxOf(req), { prefix: (i) => `pairs[${i}].` });
       return { ...facts(model), results };
     },
