@@ -8,7 +8,7 @@
  * retired: it takes no new requests, and is unloaded once the requests that hold it are done.
  */
 import { BootError, GatewayError } from '../errors.ts';
-import { ModelEntrySchema, normalizeEntry, type GatewayConfig, type ModelEntry } from '../config/schema.ts';
+import { ModelEntrySchema, normalizeEntry, type BackendConfig, type GatewayConfig, type ModelEntry } from '../config/schema.ts';
 import type { Task } from '../tasks/catalog.ts';
 import { ModelStore, type Ensured } from '../store/model-store.ts';
 import { TokenizePool } from './tokenize-pool.ts';
@@ -35,7 +35,8 @@ export interface ModelEvents {
 }
 
 /** A model entry as PUT /v1/models/{name} takes it: the config file's entry without the name. */
-export type ModelEntryInput = Omit<ModelEntry, 'name' | 'required' | 'default' | 'load'> & Partial<Pick<ModelEntry, 'required' | 'default' | 'load'>>;
+export type ModelEntryInput = Omit<ModelEntry, 'name' | 'required' | 'default' | 'load' | 'backend'> &
+  Partial<Pick<ModelEntry, 'required' | 'default' | 'load'>> & { backend?: Pick<BackendConfig, 'kind' | 'url'> & Partial<BackendConfig> };
 
 interface Retiring {
   model: ServingModel;

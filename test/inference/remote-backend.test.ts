@@ -220,6 +220,28 @@ describe('remote backends (kserve-v2) under faults', () => {
     });
   });
 
+  it('a remote model added at run time (PUT /v1/models/{name} with a backend) serves, and DELETE closes its connections', async () => {
+    fake.state.mode = 'ok';
+    const b = await buildApp(testConfig({ models: [], cache: { embeddingBytes: 0, resultBytes: 0 } }));
+    try {
+      const put = await b.inject({ method: 'PUT', url: '/v1/models/cls-remote', payload: { source: demoZip('classify-demo'), backend: { kind: 'kserve-v2', url: fake.url, model: 'classify-demo' } } });
+      expect(put.statusCode, put.body).toBe(202);
+      expect(await until(async () => b.models.status('cls-remote')?.state === 'ready', 30_000)).toBe(true);
+      expect(b.models.status('cls-remote')!.backend).toEqual({ kind: 'kserve-v2', url: fake.url, model: 'classify-demo' });
+      const viaB = await postJson(b, '/v1/classify', { inputs: 'added at run time', model: 'cls-remote' });
+      const direct = await postJson(a, '/v1/classify', { inputs: 'added at run time', model: 'classify-demo' });
+      expect(viaB.status).toBe(200);
+      expect(difference(viaB.body.predictions, direct.body.predictions, 1e-6)).toBeUndefined();
+      const remote = (await b.models.resolve('text-classification', 'cls-remote')).remote!;
+      expect((await b.inject({ method: 'DELETE', url: '/v1/models/cls-remote' })).statusCode).toBe(202);
+      await b.models.settled();
+      expect(b.models.status('cls-remote')).toBeUndefined();
+      expect(remote.idleSlots()).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('JSON tensors (binaryData: false) give the same answers as binary ones', async () => {
     fake.state.mode = 'ok';
     const b = await buildApp(testConfig({ models: [entry('sts-demo', fake.url, { binaryData: false })], cache: { embeddingBytes: 0, resultBytes: 0 } }));

@@ -13,7 +13,13 @@ const EntryBody = Type.Object(
     required: Type.Optional(Type.Boolean({ description: 'Never unloaded to make room; counts for readiness once it has been ready' })),
     default: Type.Optional(Type.Boolean()),
     load: Type.Optional(Type.Union([Type.Literal('eager'), Type.Literal('lazy')])),
-    backend: Type.Optional(BackendSchema),
+    // The knobs with defaults are checked (and defaulted) with the whole entry against the config schema.
+    backend: Type.Optional(
+      Type.Object(
+        { kind: Type.Literal('kserve-v2'), url: Type.String({ pattern: '^https?://' }) },
+        { description: `A remote Open Inference Protocol server runs the graph; its other keys (${Object.keys(BackendSchema.properties).filter((k) => k !== 'kind' && k !== 'url').join(', ')}) as in the config file (docs/remote-backends.md)` },
+      ),
+    ),
   },
   { additionalProperties: false, examples: [{ source: 'models/classify-demo.zip', default: true }] },
 );
