@@ -114,7 +114,7 @@ describe('a gateway whose models run on another gateway over KServe v2', () => {
     const first503 = Math.min(...inKill.filter((r) => r.status === 503).map((r) => r.at + r.ms)) - killedAt;
     console.log(
       `A killed: ${before.length} answers before (all 200); after: ${inKill.filter((r) => r.status === 200).length} x 200, ${inKill.filter((r) => r.status === 503).length} x 503; ` +
-        `first 503 ${first503} ms after the kill; slowest answer ${Math.round(Math.max(...answers.map((r) => r.ms)))} ms (timeout ${TIMEOUT_MS} ms)`,
+        `first 503 ${Math.round(first503)} ms after the kill; slowest answer ${Math.round(Math.max(...answers.map((r) => r.ms)))} ms (timeout ${TIMEOUT_MS} ms)`,
     );
     expect(after.length).toBeGreaterThan(20);
     expect(after.every((r) => r.status === 503 && (r.body as { error: { code: string } }).error.code === 'degraded')).toBe(true);
