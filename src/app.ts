@@ -8,6 +8,7 @@ import errorsPlugin from './plugins/app/errors.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import modelsPlugin from './plugins/app/models.ts';
 import cachesPlugin from './plugins/app/caches.ts';
+import collectionsPlugin from './plugins/app/collections.ts';
 import requestContext from './plugins/app/request-context.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import webPlugin from './plugins/external/web.ts';
@@ -24,6 +25,7 @@ import hfRoutes from './routes/hf.ts';
 import rerankRoutes from './routes/v1/rerank.ts';
 import teiRoutes from './routes/tei.ts';
 import v2Routes from './routes/v2.ts';
+import collectionRoutes from './routes/v1/collections.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -61,6 +63,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(swaggerPlugin);
   await fastify.register(modelsPlugin);
   await fastify.register(cachesPlugin);
+  await fastify.register(collectionsPlugin);
   await fastify.register(healthRoutes);
   await fastify.register(metricsRoutes);
   await fastify.register(modelRoutes);
@@ -74,6 +77,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(hfRoutes);
   await fastify.register(teiRoutes);
   await fastify.register(v2Routes);
+  await fastify.register(collectionRoutes);
   await fastify.register(webPlugin);
 }
 

@@ -166,6 +166,30 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
+    collections: Type.Object(
+      {
+        store: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres'), Type.Literal('memory')], {
+          default: 'sqlite',
+          description: 'sqlite: one file under collections.dir, no server (the default of npm start and the single-container image). postgres: PostgreSQL with pgvector at collections.postgres.url, shared by every replica. memory: nothing persists (tests, throwaway demos).',
+        }),
+        dir: Type.String({ default: 'var/collections', description: 'Where the sqlite store keeps collections.sqlite (users\' data: back it up, do not delete it).' }),
+        postgres: Type.Object(
+          {
+            url: Type.Optional(Type.String({ description: 'postgres://user@host:5432/db; the password from PGPASSWORD or the URL of a secret, never a committed file.' })),
+            poolSize: Type.Integer({ minimum: 1, default: 10 }),
+          },
+          { ...Strict, default: {} },
+        ),
+        defaultChunkTokens: Type.Integer({ minimum: 8, default: 256, description: 'Chunk size (embedding-model tokens, special tokens included) when a collection names none; never more than the model window.' }),
+        defaultOverlapTokens: Type.Integer({ minimum: 0, default: 32, description: 'Tokens consecutive chunks share when a collection names none.' }),
+        maxCollections: Type.Integer({ minimum: 1, default: 100 }),
+        maxDocumentChars: Type.Integer({ minimum: 1, default: 1_000_000, description: 'Longest document; longer is a 413.' }),
+        maxDocumentsPerRequest: Type.Integer({ minimum: 1, default: 1000, description: 'Documents in one ingest request (JSON, NDJSON or files); more is a 413.' }),
+        maxChunksPerCollection: Type.Integer({ minimum: 1, default: 500_000 }),
+        maxUploadBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024, description: 'Largest NDJSON or multipart ingest body (JSON bodies keep server.bodyLimitBytes).' }),
+      },
+      { ...Strict, default: {} },
+    ),
     models: Type.Array(ModelEntrySchema, { default: [] }),
   },
   Strict,

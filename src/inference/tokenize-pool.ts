@@ -17,7 +17,7 @@ export class TokenizePool {
     this.pool = new Piscina({ filename: ENTRY, minThreads: opts.threads, maxThreads: opts.threads, idleTimeout: 60_000 });
   }
 
-  async run(task: TokenizeTask): Promise<EncodedWindow | EncodedWindow[] | TokenIds> {
+  async run(task: TokenizeTask): Promise<EncodedWindow | EncodedWindow[] | TokenIds | Int32Array> {
     const res = (await this.pool.run(task)) as TokenizeResult;
     if ('error' in res) throw new GatewayError(res.error.code, res.error.message, { details: res.error.details });
     return res.ok;
@@ -58,6 +58,12 @@ export class ModelTokenizer {
   async encodeWindows(text: string, opts: { stride: number }): Promise<EncodedWindow[]> {
     if (this.inline(text.length)) return this.local.encodeWindows(text, opts);
     return (await this.pool.run({ op: 'windows', path: this.path, maxLength: this.maxLength, text, stride: opts.stride })) as EncodedWindow[];
+  }
+
+  /** Content-token offsets of a whole text (documents to chunk: long, so mostly off the event loop). */
+  async tokenOffsets(text: string): Promise<Int32Array> {
+    if (this.inline(text.length)) return this.local.tokenOffsets(text);
+    return (await this.pool.run({ op: 'offsets', path: this.path, maxLength: this.maxLength, text })) as Int32Array;
   }
 
   async encodePairIds(first: string, second: string, opts: { truncate?: boolean; names: [string, string] }): Promise<TokenIds> {

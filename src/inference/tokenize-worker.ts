@@ -11,9 +11,10 @@ export type TokenizeTask =
   | { op: 'truncated'; path: string; maxLength: number; text: string }
   | { op: 'windows'; path: string; maxLength: number; text: string; stride: number }
   | { op: 'pairWindows'; path: string; maxLength: number; question: string; context: string; stride: number }
-  | { op: 'pairIds'; path: string; maxLength: number; first: string; second: string; truncate: boolean; names: [string, string] };
+  | { op: 'pairIds'; path: string; maxLength: number; first: string; second: string; truncate: boolean; names: [string, string] }
+  | { op: 'offsets'; path: string; maxLength: number; text: string };
 
-export type TokenizeResult = { ok: EncodedWindow | EncodedWindow[] | TokenIds } | { error: { code: GatewayError['code']; message: string; details?: unknown } };
+export type TokenizeResult = { ok: EncodedWindow | EncodedWindow[] | TokenIds | Int32Array } | { error: { code: GatewayError['code']; message: string; details?: unknown } };
 
 const tokenizers = new Map<string, Promise<TextTokenizer>>();
 
@@ -39,6 +40,8 @@ export default async function tokenize(task: TokenizeTask): Promise<TokenizeResu
         return { ok: await tok.encodeWindows(task.text, { stride: task.stride }) };
       case 'pairWindows':
         return { ok: await tok.encodePairWindows(task.question, task.context, { stride: task.stride }) };
+      case 'offsets':
+        return { ok: await tok.tokenOffsets(task.text) };
       case 'pairIds':
         return { ok: await tok.encodePairIds(task.first, task.second, { truncate: task.truncate, names: task.names }) };
     }

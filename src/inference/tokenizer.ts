@@ -165,6 +165,28 @@ export class TextTokenizer {
     return out;
   }
 
+  /**
+   * [start, end) of every content token of `text` (no special tokens), flat, in UTF-16 indices: what chunking
+   * cuts documents on.
+   */
+  async tokenOffsets(text: string): Promise<Int32Array> {
+    const enc = await this.native.encode(text);
+    const offsets = enc.getOffsets();
+    const seq = enc.getSequenceIds();
+    const table = codePointToUtf16Table(text);
+    const last = table.length - 1;
+    const out = new Int32Array(offsets.length * 2);
+    let n = 0;
+    for (let i = 0; i < offsets.length; i++) {
+      if (seq[i] !== 0) continue;
+      const [a, b] = offsets[i];
+      if (b <= a) continue;
+      out[n++] = table[Math.min(a, last)];
+      out[n++] = table[Math.min(b, last)];
+    }
+    return out.slice(0, n);
+  }
+
   /** Tokens the model would be fed for `text` in one piece, special tokens included. */
   async countTokens(text: string): Promise<number> {
     return (await this.native.encode(text)).getLength();

@@ -21,7 +21,8 @@ export function demoEntries(): GatewayConfig['models'] {
 /** The committed default config with a private model cache folder, plus overrides. */
 export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gw-models-'));
-  return loadConfig({ env: {}, overrides: { store: { dir }, server: { logLevel: 'silent' }, models: demoEntries(), ...overrides } });
+  const collections = { dir: mkdtempSync(join(tmpdir(), 'gw-collections-')) };
+  return loadConfig({ env: {}, overrides: { store: { dir }, collections, server: { logLevel: 'silent' }, models: demoEntries(), ...overrides } });
 }
 
 /** Builds the app as server.ts does (without listening) and boots its models. */

@@ -42,6 +42,8 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ga
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       HOST: '127.0.0.1',
+      // Users' data stays out of the repo: a private collections folder unless the test names one.
+      GATEWAY_COLLECTIONS__DIR: mkdtempSync(join(tmpdir(), 'gw-collections-')),
       ...env,
       PORT: String(port),
       GATEWAY_STORE__DIR: storeDir,

@@ -6,6 +6,8 @@ const MS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 export function createMetrics() {
   const registry = new Registry();
+  /** Read at scrape time by gauges whose value lives elsewhere (set by the plugin that owns it). */
+  const sizers: { collectionStoreBytes?: () => Promise<number> } = {};
   collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
   const m = {
     registry,
@@ -32,6 +34,19 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    collectionChunks: new Counter({ name: 'gateway_collection_chunks_ingested_total', help: 'Chunks written into collections', labelNames: ['collection'] as const, registers: [registry] }),
+    collectionIngest: new Histogram({ name: 'gateway_collection_ingest_seconds', help: 'Time of one ingest request (chunk, embed, write)', buckets: [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], registers: [registry] }),
+    collectionRetrieval: new Histogram({ name: 'gateway_collection_retrieval_seconds', help: 'Retrieval time of a collection search, by mode (and the rerank step)', labelNames: ['mode'] as const, buckets: MS_BUCKETS, registers: [registry] }),
+    collectionReading: new Histogram({ name: 'gateway_collection_reading_seconds', help: 'Time the QA model took to read the retrieved chunks', buckets: MS_BUCKETS, registers: [registry] }),
+    collectionStoreBytes: new Gauge({
+      name: 'gateway_collection_store_bytes',
+      help: 'Size of the collections store (file, or database)',
+      registers: [registry],
+      async collect() {
+        if (sizers.collectionStoreBytes) this.set(await sizers.collectionStoreBytes().catch(() => 0));
+      },
+    }),
+    sizers,
     modelMemory: new Gauge({ name: 'gateway_model_memory_bytes', help: 'Memory each loaded model took at load (growth of the process RSS)', labelNames: ['model'] as const, registers: [registry] }),
   };
   return m;
