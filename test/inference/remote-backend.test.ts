@@ -159,12 +159,14 @@ describe('remote backends (kserve-v2) under faults', () => {
       expect(first.status).toBe(503);
       expect(['inference_failed', 'degraded']).toContain(first.body.error.code);
       expect(first.headers['retry-after']).toBeDefined();
-      expect(ms).toBeLessThan(TIMEOUT * 2 + 300);
+      // Bounded by the timeout (slack for a loaded machine), not the 30 s request deadline.
+      expect(ms).toBeLessThan(TIMEOUT * 2 + 3000);
       await embed('stalled call two');
       expect(state('sts-demo')).toBe('degraded');
-      const t1 = performance.now();
+      const infers = fake.state.infers;
       const refused = await embed('refused at admission');
-      expect(performance.now() - t1).toBeLessThan(50);
+      // Refused at admission: no call reached the remote.
+      expect(fake.state.infers).toBe(infers);
       expect(refused.status).toBe(503);
       expect(refused.body.error.code).toBe('degraded');
       expect(refused.body.error.message).toMatch(/sts-demo.*not answering/);
