@@ -25,7 +25,8 @@ LABEL org.opencontainers.image.title="nlp-gateway" \
 WORKDIR /app
 ENV PORT=8080 \
     HOST=0.0.0.0 \
-    GATEWAY_STORE__DIR=/var/cache/gateway
+    GATEWAY_STORE__DIR=/var/cache/gateway \
+    GATEWAY_COLLECTIONS__DIR=/var/lib/gateway/collections
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json .npmrc tsconfig.json ./
 COPY src ./src
@@ -35,8 +36,9 @@ COPY web ./web
 COPY models ./models
 # So the image can publish models and lay out a Triton model repository too (the compose jobs run these).
 COPY scripts/publish-model.ts scripts/triton-repository.ts ./scripts/
-# The unpacked-model cache is the only place the gateway writes; everything else stays root-owned.
-RUN mkdir -p /var/cache/gateway && chown node:node /var/cache/gateway
+# The gateway writes in two places only: the unpacked-model cache (safe to lose) and the collections file
+# of the embedded store (users' data: mount a volume on /var/lib/gateway). Everything else stays root-owned.
+RUN mkdir -p /var/cache/gateway /var/lib/gateway/collections && chown node:node /var/cache/gateway /var/lib/gateway /var/lib/gateway/collections
 USER node
 EXPOSE 8080
 STOPSIGNAL SIGTERM

@@ -8,7 +8,11 @@ const TASK_NAMES = {
   'sentence-similarity': 'Sentence similarity',
   'essay-scoring': 'Essay scoring',
   'text-classification': 'Text classification',
+  documents: 'Ask your documents',
 };
+
+/** The model task a form task lists: questions over documents are read by a QA model. */
+const MODEL_TASK = { documents: 'question-answering' };
 
 /** Prefilled inputs that give a sensible answer with the bundled demo models. */
 const EXAMPLES = {
@@ -35,6 +39,10 @@ const EXAMPLES = {
   'text-classification': {
     'classify-text': 'arcade game with levels, monsters and a high score table',
   },
+  documents: {
+    'doc-collection': 'my-docs',
+    'doc-question': 'Who maintains nginx?',
+  },
 };
 
 /** How each task is sent and shown. */
@@ -58,6 +66,11 @@ const TASKS = {
     route: 'v1/classify',
     body: (v) => ({ inputs: v['classify-text'] }),
     render: renderClassification,
+  },
+  documents: {
+    route: (v) => `v1/collections/${encodeURIComponent(v['doc-collection'])}/qa`,
+    body: (v) => ({ question: v['doc-question'], top_k: 3, collection: v['doc-collection'] }),
+    render: renderDocumentAnswers,
   },
 };
 
@@ -121,7 +134,8 @@ function bar(fraction, tickFraction) {
 // ---------- models ----------
 
 function modelsOf(task) {
-  return models.filter((m) => m.task === task);
+  const modelTask = MODEL_TASK[task] ?? task;
+  return models.filter((m) => m.task === modelTask);
 }
 
 function isReady(m) {
@@ -364,6 +378,62 @@ function renderClassification(data) {
   ];
 }
 
+/** One answer shown inside its document: a window of the text around it, the answer marked at its offsets. */
+function answerInDocument(a, text, i) {
+  const start = Math.max(0, a.start - 300);
+  const end = Math.min(text.length, a.end + 300);
+  const exact = text.slice(a.start, a.end) === a.answer;
+  const quote = el('blockquote', { className: 'context', attrs: { 'aria-label': `Answer ${i + 1} in document ${a.document_id}` } });
+  if (exact) quote.append(start > 0 ? '…' : '', text.slice(start, a.start), el('mark', { text: a.answer, attrs: { 'data-answer': String(i) } }), text.slice(a.end, end), end < text.length ? '…' : '');
+  else quote.append(text.slice(start, end));
+  return el('li', { className: 'doc-answer' }, [
+    el('p', { className: 'big', text: a.answer }),
+    el('p', { className: 'hint', text: `document ${a.document_id} · characters ${a.start}–${a.end} · score ${sig(a.score)}` }),
+    quote,
+  ]);
+}
+
+async function renderDocumentAnswers(data, sent) {
+  const answers = (Array.isArray(data.answers) ? data.answers : []).filter((a) => typeof a.answer === 'string' && a.answer !== '' && a.document_id);
+  if (answers.length === 0) return [el('p', { className: 'big', text: 'No answer found in the documents.' }), el('p', { className: 'hint', text: `${data.read ?? 0} chunks were read.` })];
+  const texts = new Map();
+  for (const id of new Set(answers.map((a) => a.document_id))) {
+    const res = await fetch(`v1/collections/${encodeURIComponent(sent.collection)}/documents/${encodeURIComponent(id)}`, { headers: { accept: 'application/json' } });
+    const doc = await readJson(res);
+    texts.set(id, res.ok && typeof doc?.text === 'string' ? doc.text : '');
+  }
+  const list = el('ol', { className: 'doc-answers', attrs: { id: 'doc-answers' } });
+  answers.forEach((a, i) => list.append(answerInDocument(a, texts.get(a.document_id) ?? '', i)));
+  return [el('p', { className: 'hint', text: `Answers from ${texts.size} document${texts.size === 1 ? '' : 's'} (${data.read} chunks read)` }), list];
+}
+
+/** Uploads the chosen files to the collection, creating it on first use. */
+async function uploadDocuments() {
+  const name = /** @type {HTMLInputElement} */ ($('doc-collection')).value.trim();
+  const files = /** @type {HTMLInputElement} */ ($('doc-files')).files;
+  const status = $('doc-upload-status');
+  if (!name || !files || files.length === 0) {
+    status.textContent = 'Choose a collection name and at least one file.';
+    return;
+  }
+  status.textContent = 'Uploading…';
+  try {
+    const exists = await fetch(`v1/collections/${encodeURIComponent(name)}`, { headers: { accept: 'application/json' } });
+    if (exists.status === 404) {
+      const made = await fetch('v1/collections', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+      if (!made.ok) throw new Error(errorMessage(made, await readJson(made)));
+    }
+    const formData = new FormData();
+    for (const f of files) formData.append('file', f, f.name);
+    const res = await fetch(`v1/collections/${encodeURIComponent(name)}/documents`, { method: 'POST', body: formData });
+    const body = await readJson(res);
+    if (!res.ok) throw new Error(errorMessage(res, body));
+    status.textContent = `Uploaded ${body.ingested} document${body.ingested === 1 ? '' : 's'} (${body.chunks} chunks) to ${name}.`;
+  } catch (err) {
+    status.textContent = `Upload failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
 // ---------- submit ----------
 
 async function submit(event) {
@@ -381,14 +451,15 @@ async function submit(event) {
   }
   clearError();
   const sent = spec.body(v);
-  const body = { ...sent, model: modelSelect.value || undefined };
+  const { collection: _collection, ...payload } = sent;
+  const body = { ...payload, model: modelSelect.value || undefined };
   submitButton.disabled = true;
   inFlight = true;
   resultSection.setAttribute('aria-busy', 'true');
   resultMeta.textContent = 'Working…';
   let res;
   try {
-    res = await fetch(spec.route, {
+    res = await fetch(typeof spec.route === 'function' ? spec.route(v) : spec.route, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(body),
@@ -406,7 +477,7 @@ async function submit(event) {
       showError(`The request was refused (${res.status}${data?.error?.code ? ` ${data.error.code}` : ''}).`, errorMessage(res, data));
       return;
     }
-    resultBody.replaceChildren(...spec.render(data ?? {}, sent));
+    resultBody.replaceChildren(...(await spec.render(data ?? {}, sent)));
     resultSection.dataset.task = task;
     const meta = [`model ${data?.model ?? body.model ?? 'default'}`];
     const total = res.headers.get('x-total-time');
@@ -433,6 +504,7 @@ taskSelect.addEventListener('change', () => {
 });
 modelSelect.addEventListener('change', describeModel);
 exampleButton.addEventListener('click', () => putExample(taskSelect.value, false));
+$('doc-upload').addEventListener('click', uploadDocuments);
 form.addEventListener('submit', submit);
 
 for (const task of Object.keys(EXAMPLES)) putExample(task, true);

@@ -50,7 +50,7 @@ export function chunkSpans(text: string, offsets: ArrayLike<number>, budget: num
     let end = Math.min(start + budget, n);
     if (end < n) {
       // The latest sentence start in the second half of the window ends the chunk before it.
-      for (let j = end; j > start + Math.floor(budget / 2); j--) {
+      for (let j = end; j >= Math.max(start + 1, start + Math.floor(budget / 2)); j--) {
         if (sentenceStart[j]) {
           end = j;
           break;
@@ -60,8 +60,9 @@ export function chunkSpans(text: string, offsets: ArrayLike<number>, budget: num
     spans.push({ start: offsets[2 * start], end: offsets[2 * (end - 1) + 1], tokens: end - start });
     if (end >= n) return spans;
     let next = end - step;
-    // Start the next chunk at a sentence start within the overlap, if there is one.
-    for (let j = next; j < end; j++) {
+    // Start the next chunk at the earliest sentence start within the overlap (or right at the cut, when the chunk
+    // ended at one), so chunks begin cleanly; without one, the overlap is cut mid-sentence.
+    for (let j = next; j <= end && j < n; j++) {
       if (sentenceStart[j]) {
         next = j;
         break;

@@ -139,8 +139,9 @@ describe('docker-compose.yml', () => {
   const defaultServices = Object.keys(services).filter((n) => !services[n]!.profiles?.length);
   const s3json = JSON.parse(read('config/s3.json')) as { models: { name: string; source: string }[] };
 
-  it('has MinIO, the publishing job, two gateway replicas and nginx', () => {
-    expect(defaultServices.sort()).toEqual(['gateway-1', 'gateway-2', 'minio', 'nginx', 'publish-models']);
+  it('has MinIO, the publishing job, PostgreSQL with pgvector, two gateway replicas and nginx (the triton profile adds more: test/deploy/triton.test.ts)', () => {
+    expect(defaultServices.sort()).toEqual(['gateway-1', 'gateway-2', 'minio', 'nginx', 'postgres', 'publish-models']);
+    expect(services.postgres!.image).toMatch(/^pgvector\/pgvector:/);
     expect(services.minio!.image).toMatch(/minio\/minio:RELEASE\./);
   });
 
@@ -172,10 +173,20 @@ describe('docker-compose.yml', () => {
 
   it('starts in order: MinIO healthy → models published → replicas ready → nginx', () => {
     expect(services['publish-models']!.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
-    for (const g of gateways) expect(services[g]!.depends_on).toEqual({ 'publish-models': { condition: 'service_completed_successfully' } });
+    for (const g of gateways) expect(services[g]!.depends_on).toEqual({ 'publish-models': { condition: 'service_completed_successfully' }, postgres: { condition: 'service_healthy' } });
     expect(services.nginx!.depends_on).toEqual(Object.fromEntries(gateways.map((g) => [g, { condition: 'service_healthy' }])));
-    for (const n of ['minio', 'nginx', ...gateways]) expect(services[n]!.healthcheck?.test, `${n} healthcheck`).toBeDefined();
+    for (const n of ['minio', 'nginx', 'postgres', ...gateways]) expect(services[n]!.healthcheck?.test, `${n} healthcheck`).toBeDefined();
     for (const g of gateways) expect(services[g]!.healthcheck!.test.join(' ')).toContain('/health/ready');
+  });
+
+  it('gives every replica the one PostgreSQL for its collections, through the config schema\'s own variables', () => {
+    for (const g of gateways) {
+      const env = services[g]!.environment!;
+      expect(env.GATEWAY_COLLECTIONS__STORE).toBe('postgres');
+      expect(env.GATEWAY_COLLECTIONS__POSTGRES__URL).toMatch(/^postgres:\/\/gateway:\$\{POSTGRES_PASSWORD:-[^}]+\}@postgres:5432\/gateway$/);
+    }
+    const cfg = loadConfig({ env: { GATEWAY_COLLECTIONS__STORE: 'postgres', GATEWAY_COLLECTIONS__POSTGRES__URL: 'postgres://u@h:5432/d' } });
+    expect(cfg.collections).toMatchObject({ store: 'postgres', postgres: { url: 'postgres://u@h:5432/d' } });
   });
 
   it('nginx balances over every replica', () => {

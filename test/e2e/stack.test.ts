@@ -7,7 +7,8 @@
  *   - one replica killed (SIGKILL, by PID) during 200 API requests through nginx: 0 failures
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.ts';
@@ -27,7 +28,9 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(TEST_OUTPUT, { recursive: true });
     // Behind nginx: trust its X-Forwarded-For. The second replica reuses the first one's unpacked models.
-    const env: Record<string, string> = { GATEWAY_SERVER__TRUST_PROXY: 'true' };
+    // Both replicas on one collections file: SQLite's locking serves several processes of one machine
+    // (several machines need collections.store postgres).
+    const env: Record<string, string> = { GATEWAY_SERVER__TRUST_PROXY: 'true', GATEWAY_COLLECTIONS__DIR: mkdtempSync(path.join(tmpdir(), 'e2e-collections-')) };
     // For trying parts of this file against another model list (the default is the bundled demo models).
     if (process.env.E2E_GATEWAY_CONFIG) env.GATEWAY_CONFIG = process.env.E2E_GATEWAY_CONFIG;
     const first = await startGateway(env);
@@ -117,6 +120,37 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     expect(pred.label, 'the prefilled text describes a game').toBe('games');
     expect((await page.locator('#classify-label').textContent())?.startsWith(`${pred.label} (`)).toBe(true);
     expect(await page.locator('.bars li').count()).toBe(Math.max(1, pred.labels.length));
+  });
+
+  it('ask your documents: files uploaded to a collection, a question, each answer highlighted in its document', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'e2e-docs-'));
+    const docs = {
+      'nginx.txt': 'nginx: small, powerful, scalable web/proxy server. nginx is maintained by Debian Nginx Maintainers. The archive files nginx under httpd.',
+      'curl.md': '# curl\n\ncurl is maintained by Alessandro Ghedini. curl belongs to the web section.',
+    };
+    for (const [name, text] of Object.entries(docs)) writeFileSync(path.join(dir, name), text);
+    await page.goto(`${nginx.url}/`);
+    await page.selectOption('#task', 'documents');
+    await page.locator('#model option[value]:not([value=""])').first().waitFor({ state: 'attached', timeout: 15_000 });
+    await page.fill('#doc-collection', 'e2e-docs');
+    await page.setInputFiles('#doc-files', Object.keys(docs).map((n) => path.join(dir, n)));
+    await page.click('#doc-upload');
+    await page.locator('#doc-upload-status', { hasText: 'Uploaded 2 documents' }).waitFor({ timeout: 30_000 });
+    await page.fill('#doc-question', 'Who maintains nginx?');
+    await page.click('#submit');
+    await page.locator('#doc-answers mark, #error:not([hidden])').first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('#error').isVisible()).toBe(false);
+    const api = (await postJson(`${nginx.url}/v1/collections/e2e-docs/qa`, { question: 'Who maintains nginx?', top_k: 3, model: await page.locator('#model').inputValue() })).json<{
+      answers: { answer: string; document_id: string; start: number; end: number }[];
+    }>();
+    const best = api.answers[0]!;
+    expect(best.answer, 'the demo reader answers the uploaded fact').toBe('Debian Nginx Maintainers');
+    expect(docs[best.document_id as keyof typeof docs].slice(best.start, best.end)).toBe(best.answer);
+    const marks = await page.locator('#doc-answers mark').allTextContents();
+    expect(marks[0]).toBe(best.answer);
+    expect(marks).toEqual(api.answers.map((a) => a.answer));
+    expect(await page.locator('#doc-answers li').first().textContent()).toContain(`document ${best.document_id}`);
+    await page.screenshot({ path: path.join(TEST_OUTPUT, 'e2e-form-documents.png'), fullPage: true });
   });
 
   it('the gateway itself serves the same form at / (the embedded default), working without nginx', async () => {

@@ -58,9 +58,9 @@ export function multipart(parts: Part[]): { payload: Buffer; contentType: string
   return { payload: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-export async function postMultipart(app: FastifyInstance, url: string, parts: Part[]): Promise<Sent> {
+export async function postMultipart(app: FastifyInstance, url: string, parts: Part[], headers: Record<string, string> = {}): Promise<Sent> {
   const { payload, contentType } = multipart(parts);
-  return parse(await app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload }));
+  return parse(await app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': contentType }, payload }));
 }
 
 /** The one error body, exactly: `{ error: { code, message, details? } }` and nothing else. */
