@@ -34,8 +34,8 @@ COPY config ./config
 COPY web ./web
 # The demo models, for the embedded default (config/default.json lists them by local path).
 COPY models ./models
-# So the image can publish models too (the compose job that fills MinIO runs this).
-COPY scripts/publish-model.ts ./scripts/publish-model.ts
+# So the image can publish models and lay out a Triton model repository too (the compose jobs run these).
+COPY scripts/publish-model.ts scripts/triton-repository.ts ./scripts/
 # The gateway writes in two places only: the unpacked-model cache (safe to lose) and the collections file
 # of the embedded store (users' data: mount a volume on /var/lib/gateway). Everything else stays root-owned.
 RUN mkdir -p /var/cache/gateway /var/lib/gateway/collections && chown node:node /var/cache/gateway /var/lib/gateway /var/lib/gateway/collections

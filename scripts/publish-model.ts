@@ -14,6 +14,9 @@
  * Packing is deterministic (sorted entries, fixed timestamps), so the same folder gives the same sha256
  * and a gateway that already holds it skips the download.
  * Credentials come only from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles...).
+ * --triton-repo DIR also lays the graph out as a Triton model (scripts/triton-repository.ts: DIR/<name>/config.pbtxt and
+ * DIR/<name>/1/model.onnx); the entry printed then names the Triton server (--triton-url) as the model's backend, and
+ * no --bucket is needed (the source is the zip itself).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -29,6 +32,7 @@ import type { ModelManifest } from '../src/store/manifest.ts';
 import { PACKED_FILES } from '../src/store/model-files.ts';
 import { readManifest } from '../src/store/read-manifest.ts';
 import { unpackZip } from '../src/store/unpack.ts';
+import { layoutTritonModel } from './triton-repository.ts';
 
 /** Fixed entry time: the same files give the same zip bytes and so the same sha256. */
 const FIXED_MTIME = new Date('2000-01-01T00:00:00Z');
@@ -51,6 +55,7 @@ export interface ConfigEntry {
   sha256: string;
   required: boolean;
   default: boolean;
+  backend?: { kind: 'kserve-v2'; url: string };
 }
 
 /** Relative file paths under `dir` (forward slashes), refusing symlinks: the gateway refuses them too. */
@@ -148,12 +153,17 @@ export interface PublishOptions {
   out?: string;
   /** Pack and hash only; no upload. */
   dryRun?: boolean;
+  /** Also lay the model out in this Triton model repository; the entry then gets a kserve-v2 backend. */
+  tritonRepo?: string;
+  /** The Triton server the gateway will call (with tritonRepo); http://triton:8000 by default. */
+  tritonUrl?: string;
 }
 
 export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
   if (Boolean(opts.dir) === Boolean(opts.zip)) throw new PublishError('give exactly one of --dir FOLDER or --zip FILE');
-  if (!opts.bucket && !opts.dryRun) throw new PublishError('--bucket is required');
-  if (!opts.bucket && !opts.out && !opts.zip) throw new PublishError('--dry-run without --bucket needs --out FILE (the entry then names that zip)');
+  const local = opts.dryRun || (opts.tritonRepo !== undefined && !opts.bucket);
+  if (!opts.bucket && !local) throw new PublishError('--bucket is required');
+  if (!opts.bucket && !opts.out && !opts.zip) throw new PublishError(`${opts.dryRun ? '--dry-run' : '--triton-repo'} without --bucket needs --out FILE (the entry then names that zip)`);
   let zipFile: string;
   let checked: Checked;
   let tmp: string | undefined;
@@ -178,7 +188,12 @@ export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
     const source = opts.bucket ? `s3://${opts.bucket}/${key}` : path.resolve(opts.out ?? zipFile);
     const entry: ConfigEntry = { name, source, sha256, required: opts.required ?? true, default: opts.default ?? false };
     process.stderr.write(`publish-model: ${name} is a ${checked.manifest.task} model, max_length ${checked.manifest.maxLength}${checked.manifest.pooling ? `, ${checked.manifest.pooling} pooling` : ''}\n`);
-    if (opts.dryRun) return entry;
+    if (opts.tritonRepo !== undefined) {
+      const laid = await layoutTritonModel(zipFile, opts.tritonRepo, { name });
+      entry.backend = { kind: 'kserve-v2', url: opts.tritonUrl ?? 'http://triton:8000' };
+      process.stderr.write(`publish-model: laid out ${laid.config} and ${laid.onnx}\n`);
+    }
+    if (local) return entry;
 
     const s3 = new S3Client({
       endpoint: opts.endpoint,
@@ -224,7 +239,7 @@ export async function publish(opts: PublishOptions): Promise<ConfigEntry> {
 
 const USAGE = `usage: publish-model (--dir FOLDER [--gateway-json FILE] [--out FILE] | --zip FILE) --bucket BUCKET
          [--key KEY] [--name NAME] [--endpoint URL] [--region REGION] [--create-bucket]
-         [--optional] [--default] [--dry-run]
+         [--optional] [--default] [--dry-run] [--triton-repo DIR [--triton-url URL]]
 Prints the models entry to paste into the gateway config, e.g.
   {"name":"qa-demo","source":"s3://models/qa-demo.zip","sha256":"…","required":true,"default":false}`;
 
@@ -247,6 +262,8 @@ export async function main(argv: string[]): Promise<number> {
         optional: { type: 'boolean' },
         default: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
+        'triton-repo': { type: 'string' },
+        'triton-url': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -274,6 +291,8 @@ export async function main(argv: string[]): Promise<number> {
       required: !values.optional,
       default: values.default ?? false,
       dryRun: values['dry-run'],
+      tritonRepo: values['triton-repo'],
+      tritonUrl: values['triton-url'],
     });
     process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;

@@ -24,6 +24,7 @@ import classifyRoutes from './routes/v1/classify.ts';
 import hfRoutes from './routes/hf.ts';
 import rerankRoutes from './routes/v1/rerank.ts';
 import teiRoutes from './routes/tei.ts';
+import v2Routes from './routes/v2.ts';
 import collectionRoutes from './routes/v1/collections.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
@@ -75,6 +76,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(rerankRoutes);
   await fastify.register(hfRoutes);
   await fastify.register(teiRoutes);
+  await fastify.register(v2Routes);
   await fastify.register(collectionRoutes);
   await fastify.register(webPlugin);
 }

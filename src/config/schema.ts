@@ -6,6 +6,29 @@ import { Type, type Static } from 'typebox';
  */
 const Strict = { additionalProperties: false } as const;
 
+/**
+ * A model whose graph runs on a remote inference server that speaks the Open Inference Protocol (KServe v2:
+ * NVIDIA Triton, KServe, another gateway's /v2). The gateway keeps tokenization, batching and the task logic;
+ * each batch its scheduler forms is one infer call (docs/remote-backends.md).
+ */
+export const BackendSchema = Type.Object(
+  {
+    kind: Type.Literal('kserve-v2'),
+    url: Type.String({ pattern: '^https?://', description: 'Base URL of the v2 server, e.g. http://triton:8000 (the routes /v2/... are appended).' }),
+    model: Type.Optional(Type.String({ minLength: 1, description: "The model's name on the remote server; the entry's own name when omitted." })),
+    version: Type.Optional(Type.String({ minLength: 1, description: 'A model version on the remote server (/versions/<v>); the server picks one when omitted.' })),
+    timeoutMs: Type.Integer({ minimum: 50, default: 5000, description: 'One infer call (or probe) may take this long; past it the batch fails with 503 and counts as a failure of the remote.' }),
+    retries: Type.Integer({ minimum: 0, default: 1, description: 'Retries of a call that could not reach the remote (connection refused or reset before an answer); a timeout is never retried.' }),
+    maxConcurrency: Type.Integer({ minimum: 1, default: 4, description: 'Infer calls in flight at once: the slots of this model\'s scheduler; batches form while all are busy.' }),
+    breakAfter: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failed calls that open the circuit: the model turns degraded and requests get 503 with Retry-After at once.' }),
+    probeIntervalMs: Type.Integer({ minimum: 50, default: 1000, description: 'While degraded: how often a half-open probe (model ready, then a one-row infer) checks whether the remote is back. Also Retry-After.' }),
+    healthIntervalMs: Type.Integer({ minimum: 100, default: 5000, description: 'While serving: how often the remote model\'s readiness is polled, so a model the remote unloaded turns degraded without traffic.' }),
+    bootWaitMs: Type.Integer({ minimum: 0, default: 60_000, description: 'At boot: how long to wait for the remote model to be ready (a Triton container starting beside the gateway) before the model fails.' }),
+    binaryData: Type.Boolean({ default: true, description: "Send and fetch tensors with the binary tensor data extension (Triton's; much smaller than JSON for hidden states). false: JSON tensors only." }),
+  },
+  Strict,
+);
+
 export const ModelEntrySchema = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Name clients select the model by.' }),
@@ -18,6 +41,7 @@ export const ModelEntrySchema = Type.Object(
       }),
     ),
     default: Type.Boolean({ default: false, description: 'The model used for its task when a request names none.' }),
+    backend: Type.Optional(BackendSchema),
     load: Type.Union([Type.Literal('eager'), Type.Literal('lazy')], {
       default: 'eager',
       description:
@@ -182,6 +206,7 @@ export const ConfigSchema = Type.Object(
   Strict,
 );
 
+export type BackendConfig = Static<typeof BackendSchema>;
 /** A model entry once defaults are applied (`required` depends on `load`, see normalizeEntry). */
 export type ModelEntry = Omit<Static<typeof ModelEntrySchema>, 'required'> & { required: boolean };
 export type GatewayConfig = Omit<Static<typeof ConfigSchema>, 'models'> & { models: ModelEntry[] };

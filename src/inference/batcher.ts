@@ -46,7 +46,7 @@ export interface ModelRunSpec extends RunSpec {
   zeroTypeIds: boolean;
 }
 
-/** What the scheduler runs batches on: the local worker pool, or (later) a remote inference server. */
+/** What the scheduler runs batches on: the local worker pool, or a remote inference server (src/inference/remote/). */
 export interface Executor {
   /** Slots that can take a run now. */
   idleSlots(): number[];
@@ -56,6 +56,8 @@ export interface Executor {
   runOn(slot: number, req: RunBody): Promise<RunResult>;
   /** Called whenever a slot becomes free. */
   onIdle(listener: () => void): void;
+  /** Why no work should be queued now (a remote whose circuit is open): requests are refused with it at once. */
+  refusal?(): GatewayError | undefined;
 }
 
 interface Job {
@@ -95,7 +97,7 @@ export class ModelBatcher {
   constructor(
     readonly model: string,
     readonly spec: ModelRunSpec,
-    private readonly limits: BatchLimits,
+    readonly limits: BatchLimits,
     readonly scheduler: Scheduler,
   ) {
     scheduler.register(this);
@@ -114,6 +116,8 @@ export class ModelBatcher {
    * refuses before spending the event loop on tokenizing a request it cannot queue.
    */
   admit(n: number): void {
+    const refused = this.scheduler.refusal();
+    if (refused) throw refused;
     if (this.queue.length + n > this.limits.queueCapacity) {
       throw new GatewayError('overloaded', `model ${this.model} is at capacity (${this.limits.queueCapacity} queued sequences); retry shortly`, { retryAfter: 1 });
     }
@@ -295,6 +299,16 @@ export class Scheduler {
 
   unregister(b: ModelBatcher): void {
     this.batchers = this.batchers.filter((x) => x !== b);
+  }
+
+  /** Why the executor takes no work now, if it does not (see Executor.refusal). */
+  refusal(): GatewayError | undefined {
+    return this.executor.refusal?.();
+  }
+
+  /** Fails everything queued in every model of this scheduler (its executor cannot run them). */
+  failAll(err: GatewayError): void {
+    for (const b of this.batchers) b.failAll(err);
   }
 
   /** Runs one batch outside any model queue, on any slot (boot checks). */

@@ -1,8 +1,11 @@
 /** What /v1/models says about each model. */
 import type { Task } from '../tasks/catalog.ts';
 
-/** `available`: a lazy model not loaded (its first request loads it); `draining`: removed, unloading once its requests finish. */
-export type ModelState = 'pending' | 'available' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'failed' | 'draining';
+/**
+ * `available`: a lazy model not loaded (its first request loads it); `draining`: removed, unloading once its requests
+ * finish; `degraded`: loaded and warmed, but its remote inference server stopped answering (requests get 503 until it is back).
+ */
+export type ModelState = 'pending' | 'available' | 'downloading' | 'verifying' | 'unpacking' | 'loading' | 'warming' | 'ready' | 'degraded' | 'failed' | 'draining';
 
 export interface Warmup {
   shapes: { batch: number; seq: number; ms: number }[];
@@ -43,6 +46,8 @@ export interface ModelStatus {
   max_length?: number;
   score?: { min: number; max: number; round?: number };
   threshold?: number;
+  /** Where the graph runs when it is not in this process: a remote Open Inference Protocol server. */
+  backend?: { kind: 'kserve-v2'; url: string; model: string; version?: string };
   /** Milliseconds each boot step took. */
   timings: Record<string, number>;
   warmup?: Warmup;

@@ -23,6 +23,8 @@ export interface LoadedGraph {
   outputs: TensorInfo[];
   /** Resident memory of the process after the load, as each worker measured it (bytes). */
   rssAfter: number[];
+  /** The v2 platform of a graph served by a remote inference server (e.g. Triton's onnxruntime_onnx); local graphs have none. */
+  platform?: string;
 }
 
 /** The session itself failed (ONNX Runtime threw): the same input fails again, unlike a worker that died. */

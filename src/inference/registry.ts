@@ -8,7 +8,7 @@
  * retired: it takes no new requests, and is unloaded once the requests that hold it are done.
  */
 import { BootError, GatewayError } from '../errors.ts';
-import { ModelEntrySchema, normalizeEntry, type GatewayConfig, type ModelEntry } from '../config/schema.ts';
+import { ModelEntrySchema, normalizeEntry, type BackendConfig, type GatewayConfig, type ModelEntry } from '../config/schema.ts';
 import type { Task } from '../tasks/catalog.ts';
 import { ModelStore, type Ensured } from '../store/model-store.ts';
 import { TokenizePool } from './tokenize-pool.ts';
@@ -35,7 +35,8 @@ export interface ModelEvents {
 }
 
 /** A model entry as PUT /v1/models/{name} takes it: the config file's entry without the name. */
-export type ModelEntryInput = Omit<ModelEntry, 'name' | 'required' | 'default' | 'load'> & Partial<Pick<ModelEntry, 'required' | 'default' | 'load'>>;
+export type ModelEntryInput = Omit<ModelEntry, 'name' | 'required' | 'default' | 'load' | 'backend'> &
+  Partial<Pick<ModelEntry, 'required' | 'default' | 'load'>> & { backend?: Pick<BackendConfig, 'kind' | 'url'> & Partial<BackendConfig> };
 
 interface Retiring {
   model: ServingModel;
@@ -103,7 +104,7 @@ export class ModelRegistry {
     return {
       name: entry.name,
       entry,
-      status: { name: entry.name, source: entry.source, required: entry.required, default: entry.default, load: entry.load, state, timings: {} },
+      status: { name: entry.name, source: entry.source, required: entry.required, default: entry.default, load: entry.load, state, timings: {}, ...remoteStatus(entry) },
       lastUsed: 0,
       removed: false,
       runtime,
@@ -186,6 +187,8 @@ export class ModelRegistry {
     };
     const rssBefore = process.memoryUsage.rss();
     let model: ServingModel & { warmup: NonNullable<ModelStatus['warmup']> };
+    // A remote model's circuit reports degraded/ready for as long as this version is the one serving.
+    const loaded: { model?: ServingModel } = {};
     try {
       await this.makeRoom(slot, got.dir);
       model = await loadModel(slot.name, got.dir, got.digest, ++this.generation, {
@@ -196,6 +199,11 @@ export class ModelRegistry {
         logger: this.logger,
         setState: track,
         step: (step, fn) => this.timed(slot.name, into.timings, step, fn),
+        backend: entry.backend,
+        onBatch: this.events.onBatch,
+        remoteState: (state) => {
+          if (loaded.model && slot.serving === loaded.model) this.setState(slot, state);
+        },
         onManifest: (manifest) => {
           if (replacing) (into as UpdateStatus).version = `${manifest.version}+${got.digest.slice(0, 12)}`;
           else describe(slot.status, manifest, got);
@@ -209,6 +217,7 @@ export class ModelRegistry {
     const memoryBytes = Math.max(process.memoryUsage.rss() - rssBefore, await folderBytes(got.dir));
     this.events.onLoad?.({ model: slot.name, result: 'ok', steps: { ...into.timings }, memoryBytes });
     const { warmup, ...serving } = model;
+    loaded.model = serving;
     if (slot.removed || this.closed) {
       // Removed while it loaded: never serve it.
       await this.unload(serving, files);
@@ -355,9 +364,13 @@ export class ModelRegistry {
   }
 
   private async unload(model: ServingModel, files: Files | undefined): Promise<void> {
-    this.scheduler.unregister(model.batcher);
-    model.batcher.failAll(new GatewayError('not_ready', `model "${model.name}" version ${model.version} was unloaded; retry`, { retryAfter: 1 }));
-    await this.pool.unload(model.spec.session).catch(() => undefined);
+    const gone = new GatewayError('not_ready', `model "${model.name}" version ${model.version} was unloaded; retry`, { retryAfter: 1 });
+    for (const b of [model.batcher, model.rawBatcher]) {
+      b.scheduler.unregister(b);
+      b.failAll(gone);
+    }
+    // A remote model has no session here: its executor, scheduler and connections go instead.
+    await (model.remote ? model.remote.close() : this.pool.unload(model.spec.session)).catch(() => undefined);
     if (files?.owned) await this.store.remove(files.dir).catch(() => undefined);
   }
 
@@ -410,7 +423,8 @@ export class ModelRegistry {
   isReady(): boolean {
     return (
       this.pool.broken === undefined &&
-      [...this.slots.values()].every((s) => !s.entry.required || s.entry.load === 'lazy' || (s.runtime && !s.everReady) || s.removed || s.serving !== undefined)
+      // A remote model whose server stopped answering (degraded) is loaded but cannot serve: readiness follows the remote's.
+      [...this.slots.values()].every((s) => !s.entry.required || s.entry.load === 'lazy' || (s.runtime && !s.everReady) || s.removed || (s.serving !== undefined && s.status.state !== 'degraded'))
     );
   }
 
@@ -536,6 +550,7 @@ export class ModelRegistry {
 
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.all([...this.slots.values()].map((s) => s.serving?.remote?.close()));
     this.scheduler.close();
     this.store.close();
     await Promise.all([this.pool.close(), this.tokenizePool.close()]);
@@ -562,4 +577,11 @@ function describe(status: ModelStatus, manifest: ServingModel['manifest'], got: 
     threshold: manifest.threshold,
     version: `${manifest.version}+${got.digest.slice(0, 12)}`,
   });
+}
+
+/** What /v1/models says of a model entry's remote backend. */
+function remoteStatus(m: ModelEntry): Pick<ModelStatus, 'backend'> {
+  if (!m.backend) return {};
+  const { kind, url, model, version } = m.backend;
+  return { backend: { kind, url, model: model ?? m.name, ...(version ? { version } : {}) } };
 }

@@ -5,7 +5,7 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { clsPool, maxPool, meanPool } from '../tasks/similarity.ts';
+import { applyPost, maskOf } from './post-process.ts';
 import type { RunRequest, TensorInfo, TensorOut, WorkerRequest, WorkerResponse } from './protocol.ts';
 
 const { intraOpThreads, nice } = workerData as { intraOpThreads: number; nice: number };
@@ -36,8 +36,7 @@ async function run(req: RunRequest): Promise<WorkerResponse & { type: 'ran' }> {
   const session = sessions.get(req.model);
   if (!session) throw new Error(`model ${req.model} is not loaded in this worker`);
   const dims = [req.batch, req.seq];
-  const mask = new Int32Array(req.batch * req.seq);
-  for (let b = 0; b < req.batch; b++) mask.fill(1, b * req.seq, b * req.seq + req.lengths[b]);
+  const mask = maskOf(req.lengths, req.batch, req.seq);
   const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', toInt64(req.inputIds), dims),
     attention_mask: new ort.Tensor('int64', toInt64(mask), dims),
@@ -51,18 +50,9 @@ async function run(req: RunRequest): Promise<WorkerResponse & { type: 'ran' }> {
   const outputs: Record<string, TensorOut> = {};
   for (const [k, name] of req.fetches.entries()) {
     const t = result[name];
-    let data = t.data as Float32Array;
-    let outDims = [...t.dims];
-    if (k === 0 && req.post !== 'none') {
-      const shape: [number, number, number] = [outDims[0], outDims[1], outDims[2]];
-      const pooled = req.post === 'mean-pool' ? meanPool(data, shape, mask) : req.post === 'max-pool' ? maxPool(data, shape, mask) : clsPool(data, shape);
-      data = new Float32Array(shape[0] * shape[2]);
-      pooled.forEach((v, b) => data.set(v, b * shape[2]));
-      outDims = [shape[0], shape[2]];
-    } else {
-      data = data.slice(); // own the buffer so it can be transferred
-    }
-    outputs[name] = { data, dims: outDims };
+    const data = t.data as Float32Array;
+    // Pooled, or a copy: either way the buffer is owned and can be transferred.
+    outputs[name] = k === 0 && req.post !== 'none' ? applyPost(data, t.dims, req.post, mask) : { data: data.slice(), dims: [...t.dims] };
   }
   for (const t of Object.values(result)) t.dispose?.();
   return { type: 'ran', id: req.id, outputs, inferenceMs };

@@ -29,10 +29,12 @@ export interface ModelManifest {
   positiveLabel?: string;
   /** config.json `type_vocab_size`: 1 means one token type, fed as zeros whatever the tokenizer says. */
   typeVocabSize?: number;
+  /** config.json `vocab_size`: token ids at or above it are refused on /v2 (the graph's embedding table would fail on them). */
+  vocabSize?: number;
   /** Token id of padding (config.json `pad_token_id`, else tokenizer.json's padding). */
   padId: number;
   description: string;
-  /** Relative path of the ONNX graph inside the model folder. */
+  /** Relative path of the ONNX graph inside the model folder; empty for a model served by a remote backend. */
   onnxPath: string;
   /** Absolute paths once unpacked. */
   dir: string;

@@ -19,7 +19,11 @@ type Json = Record<string, unknown>;
 /** Model families whose position ids are computed from input_ids and the pad id (a table with pad + 1 extra rows). */
 const PAD_OFFSET_POSITIONS = /roberta|camembert|longformer|xlm-roberta|mpnet/;
 
-export async function readManifest(dir: string, name: string): Promise<ModelManifest> {
+/**
+ * `graph: false` reads a model whose graph runs on a remote inference server: its folder carries everything but
+ * the ONNX file (one that is there is not read), and `onnxPath` is empty.
+ */
+export async function readManifest(dir: string, name: string, opts: { graph?: boolean } = {}): Promise<ModelManifest> {
   const root = path.resolve(dir);
   const fail = (message: string): never => {
     throw new BootError(name, STEP, message);
@@ -133,11 +137,12 @@ export async function readManifest(dir: string, name: string): Promise<ModelMani
     if (gateway[key] !== undefined && typeof gateway[key] !== 'string') fail(`${field(key)} must be a string`);
   }
 
-  const onnxPath = await findOnnx(root, gateway, fail);
+  const onnxPath = opts.graph === false ? '' : await findOnnx(root, gateway, fail);
   const tokenizerPath = path.join(root, 'tokenizer.json');
   if (!(await isFile(tokenizerPath))) fail(`tokenizer.json is missing from ${root}`);
   const padId = await padIdOf(gateway, config, tokenizerPath, name, fail);
   const typeVocabSize = isPositiveInt(config.type_vocab_size) ? (config.type_vocab_size as number) : undefined;
+  const vocabSize = isPositiveInt(config.vocab_size) ? (config.vocab_size as number) : undefined;
 
   const manifest: ModelManifest = {
     // The configured name is the one routes use; gateway.json's is informative only.
@@ -161,6 +166,7 @@ export async function readManifest(dir: string, name: string): Promise<ModelMani
   if (noAnswerThreshold !== undefined) manifest.noAnswerThreshold = noAnswerThreshold;
   if (positiveLabel !== undefined) manifest.positiveLabel = positiveLabel;
   if (typeVocabSize !== undefined) manifest.typeVocabSize = typeVocabSize;
+  if (vocabSize !== undefined) manifest.vocabSize = vocabSize;
   return manifest;
 }
 

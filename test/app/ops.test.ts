@@ -95,10 +95,13 @@ describe('ops endpoints', () => {
     expect(ui.body).toContain('swagger');
   });
 
-  it('answers unknown routes with the one error body', async () => {
-    const res = await app.inject('/v2/nothing');
+  it('answers unknown routes with the one error body (under /v2, the Open Inference Protocol\'s own)', async () => {
+    const res = await app.inject('/v3/nothing');
     expect(res.statusCode).toBe(404);
-    expect(res.json()).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v2/nothing') } });
+    expect(res.json()).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v3/nothing') } });
+    const v2 = await app.inject('/v2/nothing');
+    expect(v2.statusCode).toBe(404);
+    expect(v2.json()).toEqual({ error: expect.stringContaining('/v2/nothing') });
   });
 });
 

@@ -101,7 +101,7 @@ describe('Dockerfile', () => {
       );
     const prod = new Set(Object.keys(pkg.dependencies));
     const missing = new Set<string>();
-    for (const f of [...files('src'), 'scripts/publish-model.ts']) {
+    for (const f of [...files('src'), 'scripts/publish-model.ts', 'scripts/triton-repository.ts']) {
       for (const m of read(f).matchAll(/(?:from\s+|import\s*\(\s*)'([^'.][^']*)'/g)) {
         const spec = m[1]!;
         if (spec.startsWith('node:')) continue;
@@ -120,6 +120,7 @@ describe('Dockerfile', () => {
 });
 
 type Service = {
+  profiles?: string[];
   image?: string;
   build?: { context: string; dockerfile?: string };
   environment?: Record<string, string>;
@@ -134,10 +135,12 @@ describe('docker-compose.yml', () => {
   const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
   const services = compose.services;
   const gateways = Object.keys(services).filter((n) => /^gateway-\d+$/.test(n));
+  /** What a plain `docker compose up` starts: the services of no profile. */
+  const defaultServices = Object.keys(services).filter((n) => !services[n]!.profiles?.length);
   const s3json = JSON.parse(read('config/s3.json')) as { models: { name: string; source: string }[] };
 
-  it('has MinIO, the publishing job, PostgreSQL with pgvector, two gateway replicas and nginx', () => {
-    expect(Object.keys(services).sort()).toEqual(['gateway-1', 'gateway-2', 'minio', 'nginx', 'postgres', 'publish-models']);
+  it('has MinIO, the publishing job, PostgreSQL with pgvector, two gateway replicas and nginx (the triton profile adds more: test/deploy/triton.test.ts)', () => {
+    expect(defaultServices.sort()).toEqual(['gateway-1', 'gateway-2', 'minio', 'nginx', 'postgres', 'publish-models']);
     expect(services.postgres!.image).toMatch(/^pgvector\/pgvector:/);
     expect(services.minio!.image).toMatch(/minio\/minio:RELEASE\./);
   });

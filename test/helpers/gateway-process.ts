@@ -34,17 +34,18 @@ export interface GatewayProcess {
  * with a PID the test can signal. The environment is the caller's, not the test runner's.
  */
 export async function startGateway(env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const port = await freePort();
+  // A given PORT is kept (a process restarted on the port its clients know); otherwise a free one.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const storeDir = env.GATEWAY_STORE__DIR ?? mkdtempSync(join(tmpdir(), 'gw-store-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
       HOST: '127.0.0.1',
       // Users' data stays out of the repo: a private collections folder unless the test names one.
       GATEWAY_COLLECTIONS__DIR: mkdtempSync(join(tmpdir(), 'gw-collections-')),
       ...env,
+      PORT: String(port),
       GATEWAY_STORE__DIR: storeDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

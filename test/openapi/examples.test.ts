@@ -21,11 +21,14 @@ interface Op {
 
 let app: FastifyInstance;
 let paths: Record<string, Record<string, Op>>;
+/** Each model's version, for {version} in /v2 paths. */
+let versions: Record<string, string>;
 beforeAll(async () => {
   // The default config has no text-ranking model yet: the real XLM-R cross-encoder export stands in for the rerank routes.
   const ranker = { name: 'rerank-xlmr', source: await crossEncoderFolder(), required: true, default: true };
   app = await buildApp(testConfig({ models: [...demoEntries(), ranker] }));
   paths = (await app.inject('/docs/json')).json().paths;
+  versions = Object.fromEntries((await app.inject('/v1/models')).json().data.map((m: { name: string; version: string }) => [m.name, m.version]));
 });
 afterAll(async () => app?.close());
 
@@ -33,18 +36,18 @@ function examplesOf(m: Media): unknown[] {
   return [...(m.schema?.examples ?? []), ...Object.values(m.examples ?? {}).map((e) => e.value), ...(m.example === undefined ? [] : [m.example])];
 }
 
-/** Concrete URLs for a templated path: {name} over the demo models, {pipeline} over its enum. */
+/** Concrete URLs for a templated path: {name} over the demo models, {pipeline} over its enum, {version} the named model's. */
 function urlsFor(path: string, op: Op): string[] {
   let urls = [path];
   for (const p of op.parameters ?? []) {
-    if (p.in !== 'path') continue;
+    if (p.in !== 'path' || p.name === 'version') continue;
     // Collection routes take the collection their create example made; model routes every demo model.
     const collection = path.startsWith('/v1/collections/') && p.name === 'name' ? ['docs'] : undefined;
     const values = collection ?? p.schema?.enum ?? p.schema?.anyOf?.flatMap((a) => a.enum ?? (a.const === undefined ? [] : [a.const])) ?? (p.name === 'name' ? [...DEMO_MODELS] : []);
     expect(values.length, `${path} {${p.name}}`).toBeGreaterThan(0);
     urls = urls.flatMap((u) => values.map((v) => u.replace(`{${p.name}}`, v)));
   }
-  return urls;
+  return urls.map((u) => u.replace('{version}', versions[/\/v2\/models\/([^/]+)/.exec(u)?.[1] ?? ''] ?? 'none'));
 }
 
 describe('OpenAPI request examples', () => {

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { buildApp, demoEntries, testConfig } from '../helpers/app.ts';
 import { crossEncoderFolder } from '../helpers/real-models.ts';
+import { V2_ROUTE } from '../../src/plugins/app/errors.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 interface Operation {
@@ -25,7 +26,9 @@ function operations(doc: Doc): Operation[] {
   for (const [path, methods] of Object.entries(doc.paths)) {
     const post = methods.post;
     const json = post?.requestBody?.content?.['application/json'];
-    if (!json) continue;
+    // The versioned /v2 routes run the handlers of the unversioned ones, whose path parameters have examples;
+    // a model's version is known only once it is loaded.
+    if (!json || path.includes('{version}')) continue;
     // @fastify/swagger moves schema examples to `example` (one) or `examples` (several) on the media type.
     const examples = [...(json.example !== undefined ? [json.example] : []), ...Object.values(json.examples ?? {}).map((e) => e.value)];
     // Path parameters take their documented examples.
@@ -99,7 +102,9 @@ describe('requests generated from the OpenAPI document', () => {
       if (res.statusCode >= 500) bad.push(`${path} ${res.statusCode} ${String(payload).slice(0, 200)} -> ${res.body.slice(0, 200)}`);
       else if (res.statusCode >= 400) {
         const body = res.json();
-        if (typeof body?.error?.code !== 'string' || typeof body?.error?.message !== 'string') bad.push(`${path} ${res.statusCode} without the error body: ${res.body.slice(0, 200)}`);
+        // The Open Inference Protocol routes answer errors in the protocol's own body, { "error": "..." }.
+        const ok = V2_ROUTE.test(path) ? typeof body?.error === 'string' && Object.keys(body).length === 1 : typeof body?.error?.code === 'string' && typeof body?.error?.message === 'string';
+        if (!ok) bad.push(`${path} ${res.statusCode} without the error body: ${res.body.slice(0, 200)}`);
       }
       return res;
     };

@@ -84,9 +84,23 @@ export function toGatewayError(err: FastifyError | GatewayError | Error, ctx: { 
   return new GatewayError('internal_error', 'internal error; the request id is in the x-request-id header');
 }
 
+/**
+ * Routes of the Open Inference Protocol (KServe v2), whose errors have the protocol's own body: /v2 itself,
+ * /v2/health/..., /v2/models/... and anything else under /v2 that is no route (Cohere's /v2/rerank is not one
+ * of them: it keeps the gateway's body).
+ */
+export const V2_ROUTE = /^\/v2(\/?(\?|$)|\/(health|models)(\/|\?|$)|\/(?!rerank(\/|\?|$)))/;
+
+/** The KServe v2 error body: `{ "error": "<message>" }` (the status and Retry-After are the gateway's). */
+export interface V2ErrorBody {
+  error: string;
+}
+
 export function sendError(reply: FastifyReply, e: GatewayError): FastifyReply {
   reply.server.metrics?.errors.inc({ code: e.code });
-  const body: ErrorBody = { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } };
+  const body: ErrorBody | V2ErrorBody = V2_ROUTE.test(reply.request.url)
+    ? { error: e.message }
+    : { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } };
   const status = HTTP_STATUS[e.code];
   if (e.retryAfter !== undefined && (status === 429 || status === 503)) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
   return reply.status(status).send(body);

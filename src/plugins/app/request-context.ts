@@ -68,7 +68,7 @@ async function requestContext(app: FastifyInstance) {
       lease.releaseAll();
     });
     reply.header('x-request-id', request.id);
-    if (app.draining && !request.url.startsWith('/health/')) {
+    if (app.draining && !request.url.startsWith('/health/') && !request.url.startsWith('/v2/health/')) {
       return sendError(reply, new GatewayError('draining', 'the server is shutting down; retry on another replica', { retryAfter: 1 }));
     }
   });

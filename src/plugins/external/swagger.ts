@@ -24,6 +24,7 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'collections', description: 'Document collections: ingest, search (vector, keyword, hybrid, rerank), question answering over them' },
         { name: 'huggingface', description: 'Hugging Face Inference API compatible' },
         { name: 'models', description: 'Models and their boot state' },
+        { name: 'kserve-v2', description: 'Open Inference Protocol (KServe v2 / Triton) REST: raw tensors; errors as { "error": "..." }' },
         { name: 'ops', description: 'Health and metrics' },
       ],
     },

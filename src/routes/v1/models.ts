@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { GatewayError } from '../../errors.ts';
 import { ErrorResponse } from '../schemas.ts';
+import { BackendSchema } from '../../config/schema.ts';
 
-const STATES = ['pending', 'available', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'failed', 'draining'];
+const STATES = ['pending', 'available', 'downloading', 'verifying', 'unpacking', 'loading', 'warming', 'ready', 'degraded', 'failed', 'draining'];
 
 const EntryBody = Type.Object(
   {
@@ -12,6 +13,13 @@ const EntryBody = Type.Object(
     required: Type.Optional(Type.Boolean({ description: 'Never unloaded to make room; counts for readiness once it has been ready' })),
     default: Type.Optional(Type.Boolean()),
     load: Type.Optional(Type.Union([Type.Literal('eager'), Type.Literal('lazy')])),
+    // The knobs with defaults are checked (and defaulted) with the whole entry against the config schema.
+    backend: Type.Optional(
+      Type.Object(
+        { kind: Type.Literal('kserve-v2'), url: Type.String({ pattern: '^https?://' }) },
+        { description: `A remote Open Inference Protocol server runs the graph; its other keys (${Object.keys(BackendSchema.properties).filter((k) => k !== 'kind' && k !== 'url').join(', ')}) as in the config file (docs/remote-backends.md)` },
+      ),
+    ),
   },
   { additionalProperties: false, examples: [{ source: 'models/classify-demo.zip', default: true }] },
 );
@@ -23,7 +31,9 @@ export const ModelInfo = Type.Object(
     required: Type.Boolean(),
     default: Type.Boolean({ description: 'Used for its task when a request names no model' }),
     load: Type.Union([Type.Literal('eager'), Type.Literal('lazy')]),
-    state: Type.Union(STATES.map((s) => Type.Literal(s)), { description: 'available: a lazy model not loaded yet; draining: removed, unloading once its requests finish' }),
+    state: Type.Union(STATES.map((s) => Type.Literal(s)), {
+      description: 'available: a lazy model not loaded yet; draining: removed, unloading once its requests finish; degraded: loaded, but its remote inference server is not answering (requests get 503 with Retry-After until it is back)',
+    }),
     error: Type.Optional(Type.String()),
     failed_step: Type.Optional(Type.String()),
     sha256: Type.Optional(Type.String()),
@@ -34,6 +44,12 @@ export const ModelInfo = Type.Object(
     max_length: Type.Optional(Type.Integer()),
     score: Type.Optional(Type.Object({ min: Type.Number(), max: Type.Number(), round: Type.Optional(Type.Number()) })),
     threshold: Type.Optional(Type.Number()),
+    backend: Type.Optional(
+      Type.Object(
+        { kind: Type.Literal('kserve-v2'), url: Type.String(), model: Type.String(), version: Type.Optional(Type.String()) },
+        { description: 'The remote Open Inference Protocol server that runs this model\'s graph' },
+      ),
+    ),
     timings: Type.Record(Type.String(), Type.Number(), { description: 'Milliseconds per boot step' }),
     warmup: Type.Optional(
       Type.Object({
