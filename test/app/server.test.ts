@@ -99,7 +99,10 @@ describe('the gateway process', () => {
     expect(longDone).toBe(false);
 
     const inFlight = Array.from({ length: 8 }, (_, i) => post(`${g.url}/v1/qa`, { question: 'Which word?', context: `${context} ${i}` }));
-    await new Promise((r) => setTimeout(r, 50));
+    // SIGTERM only once the gateway holds all nine requests (the batch and the eight), however loaded the machine is.
+    await expect
+      .poll(async () => ((await (await fetch(`${g.url}/v1/models/qa-demo`)).json()) as { in_flight?: number }).in_flight, { timeout: 30_000, interval: 10 })
+      .toBe(9);
     g.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     const ready = await fetch(`${g.url}/health/ready`);
