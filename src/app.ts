@@ -9,6 +9,7 @@ import metricsPlugin from './plugins/app/metrics.ts';
 import modelsPlugin from './plugins/app/models.ts';
 import cachesPlugin from './plugins/app/caches.ts';
 import collectionsPlugin from './plugins/app/collections.ts';
+import feedbackPlugin from './plugins/app/feedback.ts';
 import requestContext from './plugins/app/request-context.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import webPlugin from './plugins/external/web.ts';
@@ -26,6 +27,7 @@ import rerankRoutes from './routes/v1/rerank.ts';
 import teiRoutes from './routes/tei.ts';
 import v2Routes from './routes/v2.ts';
 import collectionRoutes from './routes/v1/collections.ts';
+import feedbackRoutes from './routes/v1/feedback.ts';
 import { ErrorResponse } from './routes/schemas.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -64,6 +66,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(modelsPlugin);
   await fastify.register(cachesPlugin);
   await fastify.register(collectionsPlugin);
+  await fastify.register(feedbackPlugin);
   await fastify.register(healthRoutes);
   await fastify.register(metricsRoutes);
   await fastify.register(modelRoutes);
@@ -78,6 +81,7 @@ async function app(fastify: FastifyInstance, opts: { config: GatewayConfig }) {
   await fastify.register(teiRoutes);
   await fastify.register(v2Routes);
   await fastify.register(collectionRoutes);
+  await fastify.register(feedbackRoutes);
   await fastify.register(webPlugin);
 }
 

@@ -322,6 +322,7 @@ function renderQa(data, sent) {
     el('p', { text: `Score ${sig(best.score)} · characters ${best.start}–${best.end}` }),
     quote,
   ];
+  if (exact) nodes.push(feedbackControls({ request_id: sent.requestId, question: sent.question, context, answer: { text: best.answer, start: best.start } }, quote, 0, 0));
   if (answers.length > 1) {
     const list = el('ol', { className: 'candidates' });
     for (const a of answers.slice(1)) list.append(el('li', { text: `${a.answer === '' ? '(no answer)' : a.answer} — score ${sig(a.score)}` }));
@@ -378,19 +379,84 @@ function renderClassification(data) {
   ];
 }
 
+// ---------- feedback ----------
+
+/** [start, end) of the current selection inside `quote`, counted in the quote's own text; null without one. */
+function selectionIn(quote) {
+  const sel = window.getSelection();
+  if (!sel || sel.rangeCount === 0 || sel.isCollapsed) return null;
+  const range = sel.getRangeAt(0);
+  if (!quote.contains(range.startContainer) || !quote.contains(range.endContainer)) return null;
+  const before = document.createRange();
+  before.selectNodeContents(quote);
+  before.setEnd(range.startContainer, range.startOffset);
+  const start = before.toString().length;
+  return { start, end: start + range.toString().length };
+}
+
+/**
+ * "Right" / "Wrong" under an answer. Wrong asks for the right span: the reader selects it in the quoted text,
+ * whose first character is `source` index `quoteStart` after `prefix` added characters (an ellipsis).
+ */
+function feedbackControls(target, quote, quoteStart, prefix) {
+  const box = el('div', { className: 'feedback' });
+  const status = el('p', { className: 'hint fb-status', attrs: { role: 'status' } });
+  const right = el('button', { text: 'Right', className: 'secondary fb-right', attrs: { type: 'button' } });
+  const wrong = el('button', { text: 'Wrong', className: 'secondary fb-wrong', attrs: { type: 'button' } });
+  const send = el('button', { text: 'Send correction', className: 'fb-send', attrs: { type: 'button', hidden: '' } });
+  const skip = el('button', { text: 'No right answer in the text', className: 'secondary fb-none', attrs: { type: 'button', hidden: '' } });
+  const post = async (body, done) => {
+    for (const b of [right, wrong, send, skip]) b.disabled = true;
+    try {
+      const res = await fetch('v1/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...target, ...body }) });
+      const data = await readJson(res);
+      if (!res.ok) throw new Error(errorMessage(res, data));
+      status.textContent = `${done} Saved as ${data.id}.`;
+      status.dataset.feedbackId = data.id;
+    } catch (err) {
+      status.textContent = `Could not save the feedback: ${err instanceof Error ? err.message : String(err)}`;
+      for (const b of [right, wrong, send, skip]) b.disabled = false;
+    }
+  };
+  right.addEventListener('click', () => post({ correct: true }, 'Thank you: marked right.'));
+  wrong.addEventListener('click', () => {
+    send.hidden = false;
+    skip.hidden = false;
+    status.textContent = 'Select the right answer in the text above, then press “Send correction”.';
+  });
+  send.addEventListener('click', () => {
+    const span = selectionIn(quote);
+    if (!span || span.end <= span.start) {
+      status.textContent = 'First select the right answer in the text above.';
+      return;
+    }
+    const start = quoteStart + span.start - prefix;
+    const end = quoteStart + span.end - prefix;
+    post({ correct: false, correction: { start, end } }, `Thank you: corrected to “${quote.textContent.slice(span.start, span.end)}”.`);
+  });
+  skip.addEventListener('click', () => post({ correct: false }, 'Thank you: marked wrong.'));
+  box.append(el('span', { className: 'hint', text: 'Is this answer right?' }), right, wrong, send, skip, status);
+  return box;
+}
+
 /** One answer shown inside its document: a window of the text around it, the answer marked at its offsets. */
-function answerInDocument(a, text, i) {
+function answerInDocument(a, text, i, sent) {
   const start = Math.max(0, a.start - 300);
   const end = Math.min(text.length, a.end + 300);
   const exact = text.slice(a.start, a.end) === a.answer;
   const quote = el('blockquote', { className: 'context', attrs: { 'aria-label': `Answer ${i + 1} in document ${a.document_id}` } });
   if (exact) quote.append(start > 0 ? '…' : '', text.slice(start, a.start), el('mark', { text: a.answer, attrs: { 'data-answer': String(i) } }), text.slice(a.end, end), end < text.length ? '…' : '');
   else quote.append(text.slice(start, end));
-  return el('li', { className: 'doc-answer' }, [
+  const item = el('li', { className: 'doc-answer' }, [
     el('p', { className: 'big', text: a.answer }),
     el('p', { className: 'hint', text: `document ${a.document_id} · characters ${a.start}–${a.end} · score ${sig(a.score)}` }),
     quote,
   ]);
+  if (exact) {
+    const target = { request_id: sent.requestId, question: sent.question, collection: sent.collection, document_id: a.document_id, answer: { text: a.answer, start: a.start } };
+    item.append(feedbackControls(target, quote, start, start > 0 ? 1 : 0));
+  }
+  return item;
 }
 
 async function renderDocumentAnswers(data, sent) {
@@ -403,7 +469,7 @@ async function renderDocumentAnswers(data, sent) {
     texts.set(id, res.ok && typeof doc?.text === 'string' ? doc.text : '');
   }
   const list = el('ol', { className: 'doc-answers', attrs: { id: 'doc-answers' } });
-  answers.forEach((a, i) => list.append(answerInDocument(a, texts.get(a.document_id) ?? '', i)));
+  answers.forEach((a, i) => list.append(answerInDocument(a, texts.get(a.document_id) ?? '', i, sent)));
   return [el('p', { className: 'hint', text: `Answers from ${texts.size} document${texts.size === 1 ? '' : 's'} (${data.read} chunks read)` }), list];
 }
 
@@ -477,7 +543,7 @@ async function submit(event) {
       showError(`The request was refused (${res.status}${data?.error?.code ? ` ${data.error.code}` : ''}).`, errorMessage(res, data));
       return;
     }
-    resultBody.replaceChildren(...(await spec.render(data ?? {}, sent)));
+    resultBody.replaceChildren(...(await spec.render(data ?? {}, { ...sent, requestId: res.headers.get('x-request-id') ?? undefined })));
     resultSection.dataset.task = task;
     const meta = [`model ${data?.model ?? body.model ?? 'default'}`];
     const total = res.headers.get('x-total-time');

@@ -201,6 +201,17 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
+    feedback: Type.Object(
+      {
+        store: Type.Union([Type.Literal('auto'), Type.Literal('journal'), Type.Literal('postgres')], {
+          default: 'auto',
+          description: 'journal: an fsynced JSON-lines file under feedback.dir; postgres: the collections database (collections.postgres.url), shared by replicas; auto: postgres when collections.store is postgres, else journal.',
+        }),
+        dir: Type.String({ default: 'var/feedback', description: 'Where the journal lives (users\' data: back it up).' }),
+        recentAnswers: Type.Integer({ minimum: 0, default: 10_000, description: 'QA answers remembered by request id, so feedback naming a request id records the model version that answered.' }),
+      },
+      { ...Strict, default: {} },
+    ),
     models: Type.Array(ModelEntrySchema, { default: [] }),
   },
   Strict,

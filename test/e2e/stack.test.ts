@@ -83,6 +83,50 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     expect(await page.locator('#result blockquote').textContent()).toBe(context);
   });
 
+  it('question answering feedback: "Right" saves it; "Wrong" takes the span the reader selects in the context as the correction', async () => {
+    await runExample('question-answering', '#result blockquote');
+    const context = await field('qa-context');
+    await page.click('#result .fb-right');
+    await page.locator('#result .fb-status', { hasText: 'Saved as' }).waitFor({ timeout: 15_000 });
+    const rightId = await page.locator('#result .fb-status').getAttribute('data-feedback-id');
+    // Again, and this time the answer is "wrong": select the right span in the quoted context.
+    await page.click('#submit');
+    await page.locator('#result .fb-wrong').waitFor({ timeout: 30_000 });
+    await page.click('#result .fb-wrong');
+    const wanted = 'httpd';
+    await page.evaluate((word) => {
+      const quote = document.querySelector('#result blockquote')!;
+      const walker = document.createTreeWalker(quote, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const at = n.textContent!.indexOf(word);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(n, at);
+        range.setEnd(n, at + word.length);
+        const sel = window.getSelection()!;
+        sel.removeAllRanges();
+        sel.addRange(range);
+        return;
+      }
+      throw new Error(`${word} not in the quote`);
+    }, wanted);
+    await page.click('#result .fb-send');
+    await page.locator('#result .fb-status', { hasText: 'corrected to “httpd”' }).waitFor({ timeout: 15_000 });
+    const wrongId = await page.locator('#result .fb-status').getAttribute('data-feedback-id');
+    await page.screenshot({ path: path.join(TEST_OUTPUT, 'e2e-form-feedback.png'), fullPage: true });
+    // The replica that stored each record exports it (each replica here has its own journal).
+    const found = new Map<string, { answers: { text: string; answer_start: number }[]; context: string }>();
+    for (const g of gateways) {
+      const squad = (await request(`${g.url}/v1/feedback/export?format=squad`)).json<{ data: { paragraphs: { context: string; qas: { id: string; answers: { text: string; answer_start: number }[] }[] }[] }[] }>();
+      for (const p of squad.data[0].paragraphs) for (const q of p.qas) found.set(q.id, { answers: q.answers, context: p.context });
+    }
+    const right = found.get(rightId!)!;
+    expect(right.context).toBe(context);
+    expect(right.answers[0].text).toBe('Debian Nginx Maintainers');
+    const wrong = found.get(wrongId!)!;
+    expect(wrong.answers).toEqual([{ text: wanted, answer_start: context.indexOf(wanted) }]);
+  });
+
   it('sentence similarity: the score and verdict the API gives', async () => {
     const { model } = await runExample('sentence-similarity', '#sts-verdict');
     const api = (await postJson(`${nginx.url}/v1/similarity`, { sentence_1: await field('sts-1'), sentence_2: await field('sts-2'), model })).json<{ score: number; similar: boolean }>();

@@ -22,7 +22,8 @@ export function demoEntries(): GatewayConfig['models'] {
 export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gw-models-'));
   const collections = { dir: mkdtempSync(join(tmpdir(), 'gw-collections-')) };
-  return loadConfig({ env: {}, overrides: { store: { dir }, collections, server: { logLevel: 'silent' }, models: demoEntries(), ...overrides } });
+  const feedback = { dir: mkdtempSync(join(tmpdir(), 'gw-feedback-')) };
+  return loadConfig({ env: {}, overrides: { store: { dir }, collections, feedback, server: { logLevel: 'silent' }, models: demoEntries(), ...overrides } });
 }
 
 /** Builds the app as server.ts does (without listening) and boots its models. */

@@ -44,6 +44,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ga
       HOST: '127.0.0.1',
       // Users' data stays out of the repo: a private collections folder unless the test names one.
       GATEWAY_COLLECTIONS__DIR: mkdtempSync(join(tmpdir(), 'gw-collections-')),
+      GATEWAY_FEEDBACK__DIR: mkdtempSync(join(tmpdir(), 'gw-feedback-')),
       ...env,
       PORT: String(port),
       GATEWAY_STORE__DIR: storeDir,

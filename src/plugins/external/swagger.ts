@@ -22,6 +22,7 @@ async function swaggerPlugin(app: FastifyInstance) {
         { name: 'text-classification', description: 'Labels with scores, for texts and text pairs' },
         { name: 'text-ranking', description: 'Cross-encoders: relevance of (query, passage) pairs; Cohere/Jina and TEI rerank' },
         { name: 'collections', description: 'Document collections: ingest, search (vector, keyword, hybrid, rerank), question answering over them' },
+        { name: 'feedback', description: 'Answers marked right or wrong by their readers, exported as SQuAD 2.0 training data' },
         { name: 'huggingface', description: 'Hugging Face Inference API compatible' },
         { name: 'models', description: 'Models and their boot state' },
         { name: 'kserve-v2', description: 'Open Inference Protocol (KServe v2 / Triton) REST: raw tensors; errors as { "error": "..." }' },

@@ -348,6 +348,7 @@ const collections: FastifyPluginAsyncTypebox = async (app) => {
         ctxOf(req),
         req.lease,
       );
+      app.feedback.answered(req.id, r.model.name, r.model.version);
       return { model: r.model.name, model_version: r.model.version, read: r.read, answers: r.answers };
     },
   });

@@ -69,6 +69,7 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
       checkText('context', req.body.context, limits.maxContextChars);
       const model = await app.models.resolve('question-answering', req.body.model, req.lease);
       const [r] = await answerQuestions(model, [req.body], ctxOf(req), opts(req.body));
+      app.feedback.answered(req.id, model.name, model.version);
       return { model: model.name, model_version: model.version, answers: r.answers, windows: r.windows };
     },
   });
@@ -88,6 +89,7 @@ const qa: FastifyPluginAsyncTypebox = async (app) => {
       });
       const model = await app.models.resolve('question-answering', req.body.model, req.lease);
       const results = await answerQuestions(model, req.body.items, ctxOf(req), opts(req.body));
+      app.feedback.answered(req.id, model.name, model.version);
       return { model: model.name, model_version: model.version, results };
     },
   });
