@@ -6,22 +6,29 @@ export interface CeilingResult {
   batch: number;
   items_per_s: number;
   raw_items_per_s: number;
+  /** CPU of this process (all threads) per item at that batch, tokenization included: no HTTP, no queue. */
+  cpu_ms_per_item: number;
+  /** Threads (one ONNX Runtime session each, intra-op 1) the throughput was measured on. */
+  threads: number;
   /** One item alone, tokenized and run at batch 1 on one thread: the least concurrency 1 can take. */
   single_p50_ms: number;
   single_p99_ms: number;
 }
 
 /** Items/s of `threads` threads each running its share at `batch`, with tokenization (or without: raw). */
-async function measure(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batch: number; tokenize: boolean; threads: number }): Promise<{ itemsPerS: number; callMs: number[] }> {
+async function measure(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batch: number; tokenize: boolean; threads: number }): Promise<{ itemsPerS: number; cpuMsPerItem: number; callMs: number[] }> {
   const share = Math.ceil(opts.items.length / opts.threads);
   const workers = Array.from({ length: opts.threads }, (_, i) => new Worker(ENTRY, { workerData: { ...opts, items: opts.items.slice(i * share, (i + 1) * share) } }));
   // Session creation and tokenizer loading are paid once at boot in the gateway: start the clock after.
   await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))));
   const done = workers.map((w) => new Promise<{ ms: number; callMs: number[] }>((resolve, reject) => (w.once('message', resolve), w.once('error', reject))));
+  // This thread only waits meanwhile: the process's CPU is the workers' (tokenizer pool threads included).
+  const cpu0 = process.cpuUsage();
   for (const w of workers) w.postMessage('go');
   const results = await Promise.all(done);
+  const cpu = process.cpuUsage(cpu0);
   await Promise.all(workers.map((w) => w.terminate()));
-  return { itemsPerS: (opts.items.length / Math.max(...results.map((r) => r.ms))) * 1000, callMs: results.flatMap((r) => r.callMs) };
+  return { itemsPerS: (opts.items.length / Math.max(...results.map((r) => r.ms))) * 1000, cpuMsPerItem: (cpu.user + cpu.system) / 1000 / opts.items.length, callMs: results.flatMap((r) => r.callMs) };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -29,20 +36,26 @@ const pct = (xs: number[], p: number) => {
   return Number(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(2));
 };
 
+type ByBatch = Record<number, { items_per_s: number; raw_items_per_s?: number; cpu_ms_per_item: number }>;
+
 /**
- * The ceiling: the same work in-process, no HTTP, no queue, both cores (two threads, one session each,
- * intra-op 1), at its best batch size; and raw ONNX Runtime alone (pre-tokenized) beside it.
+ * The ceiling: the same work in-process, no HTTP, no queue, on `threads` threads (default two: both cores; one
+ * session each, intra-op 1), at its best batch size; and raw ONNX Runtime alone (pre-tokenized) beside it
+ * (`raw: false` skips it where tokenizing is a rounding error, as on the heavy shapes). `singleItems` items go
+ * through the single-item latency measurement (default 200).
  */
-export async function ceiling(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batches: number[] }): Promise<CeilingResult & { by_batch: Record<number, { items_per_s: number; raw_items_per_s: number }> }> {
+export async function ceiling(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batches: number[]; threads?: number; raw?: boolean; singleItems?: number }): Promise<CeilingResult & { by_batch: ByBatch }> {
   // Single-item latency (one thread, batch 1, tokenization included): what concurrency 1 could cost at best.
-  const single = await measure({ onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads: 1, items: opts.items.slice(0, 200), batch: 1, tokenize: true });
-  const byBatch: Record<number, { items_per_s: number; raw_items_per_s: number }> = {};
-  const base = { onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads: 2 };
+  const single = await measure({ onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads: 1, items: opts.items.slice(0, opts.singleItems ?? 200), batch: 1, tokenize: true });
+  const byBatch: ByBatch = {};
+  const threads = opts.threads ?? 2;
+  const base = { onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads };
   for (const batch of opts.batches) {
     const withTok = await measure({ ...base, items: opts.items, batch, tokenize: true });
-    const raw = await measure({ ...base, items: opts.items, batch, tokenize: false });
-    byBatch[batch] = { items_per_s: Math.round(withTok.itemsPerS), raw_items_per_s: Math.round(raw.itemsPerS) };
+    const raw = opts.raw === false ? undefined : await measure({ ...base, items: opts.items, batch, tokenize: false });
+    byBatch[batch] = { items_per_s: Math.round(withTok.itemsPerS), ...(raw ? { raw_items_per_s: Math.round(raw.itemsPerS) } : {}), cpu_ms_per_item: Number(withTok.cpuMsPerItem.toFixed(4)) };
   }
   const best = Object.entries(byBatch).sort((a, b) => b[1].items_per_s - a[1].items_per_s)[0];
-  return { batch: Number(best[0]), items_per_s: best[1].items_per_s, raw_items_per_s: Math.max(...Object.values(byBatch).map((x) => x.raw_items_per_s)), single_p50_ms: pct(single.callMs, 50), single_p99_ms: pct(single.callMs, 99), by_batch: byBatch };
+  const raws = Object.values(byBatch).flatMap((x) => (x.raw_items_per_s === undefined ? [] : [x.raw_items_per_s]));
+  return { batch: Number(best[0]), items_per_s: best[1].items_per_s, raw_items_per_s: raws.length ? Math.max(...raws) : NaN, cpu_ms_per_item: best[1].cpu_ms_per_item, threads, single_p50_ms: pct(single.callMs, 50), single_p99_ms: pct(single.callMs, 99), by_batch: byBatch };
 }

@@ -1,8 +1,14 @@
+/**
+ * docs/performance.md and its plots (docs/performance.svg: throughput and p99 against concurrency;
+ * docs/performance-cpu.svg: server CPU per item per server) from bench/results/latest.json and tuning.json.
+ */
 import { writeFileSync } from 'node:fs';
 
 interface Row {
   scenario: string;
   server: string;
+  config?: string;
+  model?: string;
   mode?: 'closed' | 'open';
   rate?: number;
   connections?: number;
@@ -18,18 +24,34 @@ interface Row {
   errors?: number;
   non2xx?: number;
   cpu_cores?: number;
+  server_cpu_ms_per_item?: number;
+  main_thread_cpu_ms_per_item?: number;
+  cpu_ms_per_item?: number;
+  threads?: number;
   rss_mb?: number;
+  load_1m?: number;
   batch?: number;
   raw_items_per_s?: number;
   batch_histogram?: Record<string, number>;
 }
 interface Out {
   started: string;
+  wall_s?: number;
   quick: boolean;
+  pinned?: boolean;
   seconds_per_point: number;
-  machine: Record<string, unknown>;
-  summary: Record<string, number>;
+  machine: Record<string, unknown> & { other_cpu_at_start?: OtherCpu[]; other_cpu_at_end?: OtherCpu[] };
+  speed_only_models?: { name: string; like: string; parameters: number; max_length: number }[];
+  summary: Record<string, number | null>;
   results: Row[];
+  int8?: Record<string, unknown>[];
+  collections?: Record<string, unknown>[];
+}
+interface OtherCpu {
+  pid: number;
+  command: string;
+  nice: number;
+  cores: number;
 }
 interface Tuning {
   started: string;
@@ -39,11 +61,14 @@ interface Tuning {
 }
 
 const COLORS: Record<string, string> = { gateway: '#1f6feb', naive: '#d1242f', ceiling: '#1a7f37' };
+const SPEED_ONLY_MARK = ' (speed-only)';
+const label = (scenario: string, rows: Row[]) => `${scenario}${rows.some((r) => r.scenario === scenario && r.model) ? SPEED_ONLY_MARK : ''}`;
+const closedRows = (out: Out) => out.results.filter((r) => r.mode === 'closed' && !r.config && (r.server === 'gateway' || r.server === 'naive'));
 
-/** One small SVG: per scenario, items/s (left) and p99 (right) against concurrency, a line per server. */
+/** Per scenario: items/s (left) and p99 (right) against concurrency, a line per server, the ceiling dashed. */
 function svg(out: Out): string {
-  const plotted = out.results.filter((r) => r.mode === 'closed' && (r.server === 'gateway' || r.server === 'naive'));
-  const scenarios = [...new Set(plotted.map((r) => r.scenario))];
+  const plotted = closedRows(out);
+  const scenarios = [...new Set(plotted.map((r) => r.scenario))].filter((s) => new Set(plotted.filter((r) => r.scenario === s).map((r) => r.concurrency)).size > 1);
   const W = 360;
   const H = 200;
   const pad = 40;
@@ -54,16 +79,17 @@ function svg(out: Out): string {
       const y0 = si * (H + 40);
       const rows = plotted.filter((r) => r.scenario === s);
       const cs = [...new Set(rows.map((r) => r.concurrency!))].sort((a, b) => a - b);
-      const ceil = out.results.find((r) => r.scenario === s && r.server === 'ceiling');
+      const ceil = out.results.find((r) => r.scenario === s && r.server === 'ceiling' && !r.config);
       const max = Math.max(1, ...rows.map((r) => r[metric] ?? 0), metric === 'items_per_s' ? ceil?.items_per_s ?? 0 : 0) * 1.1;
       const px = (i: number) => x0 + pad + (i * (W - pad - 10)) / Math.max(1, cs.length - 1);
       const py = (v: number) => y0 + H - pad + 10 - (v / max) * (H - pad - 10);
       parts.push(`<rect x="${x0}" y="${y0}" width="${W}" height="${H}" fill="#fff" stroke="#ddd"/>`);
-      parts.push(`<text x="${x0 + 8}" y="${y0 + 16}" font-size="12" font-family="sans-serif">${s}: ${metric === 'items_per_s' ? 'items/s' : 'p99 ms'} (max ${Math.round(max / 1.1)})</text>`);
+      parts.push(`<text x="${x0 + 8}" y="${y0 + 16}" font-size="12" font-family="sans-serif">${label(s, out.results)}: ${metric === 'items_per_s' ? 'items/s' : 'p99 ms'} (max ${Math.round(max / 1.1)})</text>`);
       cs.forEach((c, i) => parts.push(`<text x="${px(i) - 6}" y="${y0 + H - 8}" font-size="10" font-family="sans-serif">c${c}</text>`));
       for (const server of ['gateway', 'naive']) {
         const pts = cs.map((c, i) => [i, rows.find((r) => r.server === server && r.concurrency === c)?.[metric]] as const).filter(([, v]) => v !== undefined);
         if (pts.length) parts.push(`<polyline fill="none" stroke="${COLORS[server]}" stroke-width="2" points="${pts.map(([i, v]) => `${px(i).toFixed(1)},${py(v!).toFixed(1)}`).join(' ')}"/>`);
+        for (const [i, v] of pts) parts.push(`<circle cx="${px(i).toFixed(1)}" cy="${py(v!).toFixed(1)}" r="2.5" fill="${COLORS[server]}"/>`);
       }
       if (metric === 'items_per_s' && ceil?.items_per_s) parts.push(`<line x1="${x0 + pad}" x2="${x0 + W - 10}" y1="${py(ceil.items_per_s)}" y2="${py(ceil.items_per_s)}" stroke="${COLORS.ceiling}" stroke-dasharray="4 3"/>`);
     });
@@ -72,10 +98,37 @@ function svg(out: Out): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W + 20}" height="${scenarios.length * (H + 40) + 24}">${parts.join('')}${legend}</svg>\n`;
 }
 
+/** Server CPU per item at concurrency 32, one bar per server per scenario, each scenario on its own scale. */
+function cpuSvg(out: Out): string {
+  const scenarios = [...new Set(out.results.filter((r) => r.server === 'ceiling' && !r.config).map((r) => r.scenario))];
+  const W = 740;
+  const rowH = 64;
+  const left = 230;
+  const parts: string[] = [];
+  scenarios.forEach((s, i) => {
+    const y0 = i * rowH + 8;
+    const bars = [
+      ['ceiling', out.results.find((r) => r.scenario === s && r.server === 'ceiling' && !r.config)?.cpu_ms_per_item],
+      ['gateway', out.results.find((r) => r.scenario === s && r.server === 'gateway' && r.concurrency === 32 && !r.config)?.server_cpu_ms_per_item],
+      ['naive', out.results.find((r) => r.scenario === s && r.server === 'naive' && r.concurrency === 32 && !r.config)?.server_cpu_ms_per_item],
+    ].filter(([, v]) => typeof v === 'number') as [string, number][];
+    const max = Math.max(...bars.map(([, v]) => v)) * 1.15;
+    parts.push(`<text x="4" y="${y0 + 26}" font-size="12" font-family="sans-serif">${label(s, out.results)}</text>`);
+    bars.forEach(([server, v], k) => {
+      const w = ((W - left - 90) * v) / max;
+      parts.push(`<rect x="${left}" y="${y0 + k * 17}" width="${w.toFixed(1)}" height="14" fill="${COLORS[server]}"/>`);
+      parts.push(`<text x="${left + w + 4}" y="${y0 + k * 17 + 11}" font-size="10" font-family="sans-serif">${v < 1 ? (v * 1000).toFixed(0) + ' µs' : v.toFixed(2) + ' ms'}</text>`);
+    });
+  });
+  const legend = Object.entries(COLORS).map(([k, c], i) => `<text x="${10 + i * 110}" y="${scenarios.length * rowH + 22}" font-size="12" font-family="sans-serif" fill="${c}">■ ${k}</text>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${scenarios.length * rowH + 30}"><rect width="100%" height="100%" fill="#fff"/>${parts.join('')}${legend}</svg>\n`;
+}
+
 const hist = (h?: Record<string, number>) => (h ? Object.entries(h).map(([k, v]) => `${k}:${v}`).join(' ') : '');
-const loadRow = (r: Row) => `| ${r.scenario} | ${r.server} | ${r.mode === 'open' ? `${r.rate}/s open` : r.concurrency} | ${r.items_per_s} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${(r.errors ?? 0) + (r.non2xx ?? 0)} | ${r.cpu_cores} | ${r.rss_mb} | ${hist(r.batch_histogram)} |`;
-const LOAD_HEAD = `| scenario | server | concurrency | items/s | p50 ms | p95 ms | p99 ms | errors | CPU cores | RSS MB | batch sizes: calls (gateway) |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`;
+const ms = (x?: number) => (x === undefined ? '' : x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
+const loadRow = (r: Row) => `| ${r.scenario}${r.model ? SPEED_ONLY_MARK : ''} | ${r.server} | ${r.mode === 'open' ? `${r.rate}/s open` : r.concurrency} | ${r.items_per_s} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${(r.errors ?? 0) + (r.non2xx ?? 0)} | ${ms(r.server_cpu_ms_per_item)} | ${ms(r.main_thread_cpu_ms_per_item)} | ${r.cpu_cores} | ${r.rss_mb} | ${r.load_1m ?? ''} | ${hist(r.batch_histogram)} |`;
+const LOAD_HEAD = `| scenario | server | concurrency | items/s | p50 ms | p95 ms | p99 ms | errors | server CPU per item | of which main thread | server cores | RSS MB | load 1 min | batch sizes: calls (gateway) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`;
 
 function tuningSection(t: Tuning | undefined): string {
   if (!t) return 'Not measured yet: `npm run bench -- --tune` writes `bench/results/tuning.json`.';
@@ -89,80 +142,234 @@ function tuningSection(t: Tuning | undefined): string {
 ${rows}`;
 }
 
+type Target = { figure: string; key: string; target: string; met: (v: number) => boolean; now: string };
+
+/** The issue's targets (issue 14), each read from a stable summary key. */
+const TARGETS: Target[] = [
+  { figure: 'demo embeddings c32: gateway CPU per item / ceiling CPU per item', key: 'embeddings_c32_cpu_vs_ceiling', target: '≤ 1.2', met: (v) => v <= 1.2, now: '1.36' },
+  { figure: 'cache-hit path (embeddings), server CPU per request (µs)', key: 'cache_hit_embeddings_cpu_us_per_request', target: '≤ 40', met: (v) => v <= 40, now: '57' },
+  { figure: 'MiniLM-shape embeddings c32: gateway CPU per item / ceiling', key: 'minilm_embeddings_c32_cpu_vs_ceiling', target: '≤ 1.05', met: (v) => v <= 1.05, now: '–' },
+  { figure: 'MiniLM-shape embeddings c32: gateway / naive throughput', key: 'minilm_embeddings_c32_vs_naive', target: '≥ 2', met: (v) => v >= 2, now: '–' },
+  { figure: 'DistilBERT-shape QA-300 c32: gateway / ceiling throughput', key: 'distilbert_qa300_c32_vs_ceiling', target: '≥ 0.95', met: (v) => v >= 0.95, now: '–' },
+  { figure: 'collection QA c1 p50, SQLite: gateway / in-process ceiling latency', key: 'collection_qa_c1_p50_vs_ceiling_sqlite', target: '≤ 1.2', met: (v) => v <= 1.2, now: '–' },
+  { figure: 'collection QA c1 p50, PostgreSQL: gateway / in-process ceiling latency', key: 'collection_qa_c1_p50_vs_ceiling_postgres', target: '≤ 1.2', met: (v) => v <= 1.2, now: '–' },
+  { figure: 'collection ingest, SQLite: gateway chunks/s / embedding ceiling', key: 'collection_ingest_vs_ceiling_sqlite', target: '≥ 0.8', met: (v) => v >= 0.8, now: '–' },
+  { figure: 'collection ingest, PostgreSQL: gateway chunks/s / embedding ceiling', key: 'collection_ingest_vs_ceiling_postgres', target: '≥ 0.8', met: (v) => v >= 0.8, now: '–' },
+  { figure: 'int8 / fp32 throughput (MiniLM shape, gateway c32; both batch-invariant)', key: 'minilm_int8_embeddings_vs_fp32_c32', target: '≥ 1.5', met: (v) => v >= 1.5, now: '–' },
+];
+
+function targetsTable(s: Out['summary']): string {
+  const rows = TARGETS.map((t) => {
+    const v = s[t.key];
+    const shown = v === null || v === undefined ? 'not measured in this run' : String(v);
+    return `| ${t.figure} | \`${t.key}\` | ${t.now} | ${shown} | ${t.target} | ${v === null || v === undefined ? '–' : t.met(v) ? 'met' : '**not met**'} |`;
+  });
+  const int8Demo = Object.keys(s).filter((k) => /_int8_vs_fp32_c32$/.test(k) && k !== 'minilm_int8_embeddings_vs_fp32_c32');
+  for (const k of int8Demo) rows.push(`| int8 / fp32 throughput (${k.replace(/_int8_vs_fp32_c32$/, '')}, gateway c32) | \`${k}\` | – | ${s[k]} | ≥ 1.5 | ${(s[k] ?? 0) >= 1.5 ? 'met' : '**not met**'} |`);
+  rows.push(`| c1 p99 budgets (ceiling single p99 + 5 ms), every scenario | \`c1_p99_budgets_met\` / \`c1_p99_budgets_total\` | 2 of 2 | ${s.c1_p99_budgets_met} of ${s.c1_p99_budgets_total} | all | ${s.c1_p99_budgets_met === s.c1_p99_budgets_total ? 'met' : '**not met**'} |`);
+  return `| figure | summary key | before (issue) | this run | target | |
+| --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}`;
+}
+
+function budgetsTable(s: Out['summary']): string {
+  const keys = Object.keys(s).filter((k) => k.endsWith('_c1_p99_ms'));
+  return `| scenario | gateway c1 p99 ms | budget ms (ceiling single p99 + 5) | |
+| --- | --- | --- | --- |
+${keys.map((k) => {
+  const base = k.replace(/_c1_p99_ms$/, '');
+  const v = s[k];
+  const b = s[`${base}_c1_p99_budget_ms`];
+  return `| ${base} | ${v} | ${b} | ${v !== null && b !== null && v !== undefined && b !== undefined && v <= b ? 'met' : '**not met**'} |`;
+}).join('\n')}`;
+}
+
+function ratiosTable(out: Out): string {
+  const s = out.summary;
+  const scenarios = [...new Set(out.results.filter((r) => r.server === 'ceiling' && !r.config).map((r) => r.scenario))];
+  const f = (k: string) => (s[k] === undefined || s[k] === null ? '' : String(s[k]));
+  return `| scenario | gateway c32 items/s | gateway / ceiling | gateway / naive | gateway CPU per item | ceiling CPU per item | gateway CPU / ceiling CPU | naive CPU / gateway CPU |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${scenarios.map((k) => `| ${label(k, out.results)} | ${f(`${k}_c32_items_per_s`)} | ${f(`${k}_c32_vs_ceiling`)} | ${f(`${k}_c32_vs_naive`)} | ${ms(s[`${k}_c32_cpu_ms_per_item`] ?? undefined)} | ${ms(s[`${k}_ceiling_cpu_ms_per_item`] ?? undefined)} | ${f(`${k}_c32_cpu_vs_ceiling`)} | ${f(`${k}_c32_naive_cpu_vs_gateway`)} |`).join('\n')}`;
+}
+
+function pinnedSection(out: Out): string {
+  const rows = out.results.filter((r) => r.config === 'pinned');
+  if (!rows.length) return 'Not in this run (`npm run bench` has it; add `-- --pinned` to a quick run).';
+  const s = out.summary;
+  const scen = [...new Set(rows.map((r) => r.scenario))];
+  const ratios = scen.map((k) => `| ${label(k, out.results)} | ${s[`${k}_pinned_c32_vs_ceiling`]} | ${s[`${k}_c32_vs_ceiling`]} | ${s[`${k}_pinned_c32_vs_naive`]} | ${s[`${k}_c32_vs_naive`]} | ${s[`${k}_pinned_c32_cpu_vs_ceiling`]} |`).join('\n');
+  const ceil = rows.filter((r) => r.server === 'ceiling').map((r) => `| ${r.scenario}${r.model ? SPEED_ONLY_MARK : ''} | ceiling, 1 thread | | ${r.items_per_s} | | | ${r.single_p99_ms} (single) | | ${ms(r.cpu_ms_per_item)} | | | | | |`).join('\n');
+  return `The load generator pinned to core 0 and each server to core 1 (\`taskset -a -p -c\`, every thread), so no client work lands on the server's core: a gateway with \`inference.workers\` 1 (workers × intra-op threads = its one core), the same naive server re-pinned, and the ceiling on one thread on core 1.
+
+| scenario | pinned gateway / 1-core ceiling | unpinned gateway / 2-core ceiling | pinned gateway / naive | unpinned gateway / naive | pinned gateway CPU / ceiling CPU |
+| --- | --- | --- | --- | --- | --- |
+${ratios}
+
+${LOAD_HEAD}
+${rows.filter((r) => r.server !== 'ceiling').map(loadRow).join('\n')}
+${ceil}`;
+}
+
+function int8Section(out: Out): string {
+  const pairs = out.int8 ?? [];
+  if (!pairs.length) return 'No int8 variant in this run.';
+  const s = out.summary;
+  const lines = pairs.map((p) => {
+    const k = String(p.int8_scenario);
+    const fp = String(p.fp32_scenario);
+    const g = (sc: string) => out.results.find((r) => r.scenario === sc && r.server === 'gateway' && r.concurrency === 32 && !r.config);
+    const c = (sc: string) => out.results.find((r) => r.scenario === sc && r.server === 'ceiling' && !r.config);
+    const inv = p.batch_invariance_max_diff as { fp32?: number; int8?: number };
+    const d = p.drift as Record<string, unknown>;
+    const drift = Object.entries(d).filter(([key]) => key !== 'what' && key !== 'inputs').map(([key, v]) => `${key} ${v}`).join(', ');
+    return `| ${p.fp32} → ${p.int8}${p.model ? SPEED_ONLY_MARK : ''} | ${g(fp)?.items_per_s} → ${g(k)?.items_per_s} (${s[`${k}_vs_fp32_c32`]}×) | ${ms(g(fp)?.server_cpu_ms_per_item)} → ${ms(g(k)?.server_cpu_ms_per_item)} | ${c(fp)?.items_per_s} → ${c(k)?.items_per_s} (${s[`${k}_vs_fp32_ceiling`]}×) | ${ms(c(fp)?.cpu_ms_per_item)} → ${ms(c(k)?.cpu_ms_per_item)} | ${inv.fp32 ?? '?'} / ${inv.int8 ?? '?'} | ${drift} (${d.inputs} ${d.what}) |`;
+  });
+  return `Each pair served by the same gateway, one after the other; drift is int8 against fp32 on the same real inputs, as the gateway answers them (embeddings: cosine of each vector to its fp32 vector and the element differences; QA: the top span identical, the overlap F1 of the two spans, the score difference). Batch invariance: the largest move of a row's output when padded into a batch, from the gateway's own boot check (\`/v1/models\` warmup; the gateway refuses a model past 1e-4).
+
+| model | gateway c32 items/s | gateway CPU per item | ceiling items/s | ceiling CPU per item | batch invariance fp32 / int8 | drift |
+| --- | --- | --- | --- | --- | --- | --- |
+${lines.join('\n')}`;
+}
+
+function collectionsSection(out: Out): string {
+  const rows = out.collections ?? [];
+  if (!rows.length) return 'Not in this run.';
+  const ingest = rows.filter((r) => r.scenario === 'collection-ingest').map((r) => `| ${r.store} | ${r.documents} | ${r.chunks} | ${r.chunks_per_s} | ${r.ceiling_chunks_per_s} | ${r.ratio_to_ceiling} | ${r.server_cpu_ms_per_chunk} | ${r.ceiling_cpu_ms_per_chunk ?? ''} |`).join('\n');
+  const qa = rows.filter((r) => r.scenario === 'collection-qa').map((r) => `| ${r.store} | ${r.concurrency} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} | ${r.server_cpu_ms_per_question} | ${r.ceiling_single_p50_ms} / ${r.ceiling_single_p99_ms} | ${r.ceiling_cpu_ms_per_question ?? ''} | ${r.p50_ratio_to_ceiling ?? ''} | ${r.ceiling_2core_qps ?? ''} | ${r.qps_ratio_to_ceiling ?? ''} |`).join('\n');
+  return `\`bench/collections.ts\` (also alone: \`npm run bench:collections\`): SQuAD v1.0 train paragraphs ingested as NDJSON (500 documents a request, chunks of at most 128 tokens with 16 of overlap) into a gateway serving sts-demo and qa-demo, caches off; then questions (hybrid retrieval, the top 5 chunks read by qa-demo, top 1 answer) at concurrency 1 and 32. The ceiling does the same work in this process with no HTTP, queue or scheduler: ONNX Runtime embeds the question, the same store answers the vector and BM25 searches (fused), one ONNX Runtime batch reads the top chunks, the span search picks the answer. Ingest is measured against the embedding ceiling on the same chunk texts (two threads, best batch). With PostgreSQL (PGlite over the wire protocol), the database runs in the bench process: its CPU is in neither server-CPU column, and the ceiling pays its latency too.${out.quick ? ' A quick run uses a small collection and the SQLite store only.' : ''}
+
+| store | documents | chunks | gateway chunks/s | ceiling chunks/s | ratio | gateway CPU ms per chunk | ceiling CPU ms per chunk |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${ingest}
+
+| store | concurrency | questions/s | p50 ms | p99 ms | errors | gateway CPU ms per question | ceiling single p50 / p99 ms | ceiling CPU ms per question | c1 p50 / ceiling p50 | ceiling, 2 cores (estimate: 2 / mean single) | c32 / that |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${qa}`;
+}
+
 export function renderDocs(out: Out, tuning?: Tuning): void {
   writeFileSync('docs/performance.svg', svg(out));
-  const closed = out.results.filter((r) => r.mode === 'closed' && (r.server === 'gateway' || r.server === 'naive')).map(loadRow).join('\n');
+  writeFileSync('docs/performance-cpu.svg', cpuSvg(out));
+  const closed = closedRows(out).map(loadRow).join('\n');
   const open = out.results.filter((r) => r.mode === 'open').map(loadRow).join('\n');
   const cached = out.results
     .filter((r) => r.cache)
     .map((r) => `${loadRow(r)} ${Object.entries(r.cache!).filter(([, v]) => v.hits + v.misses > 0).map(([k, v]) => `${k} ${v.hits} hits / ${v.misses} misses`).join(', ')} |`)
     .join('\n');
   const ceilings = out.results
-    .filter((r) => r.server === 'ceiling')
-    .map((r) => `| ${r.scenario} | ${r.items_per_s} (batch ${r.batch}) | ${r.raw_items_per_s} | ${r.single_p50_ms} / ${r.single_p99_ms} |`)
+    .filter((r) => r.server === 'ceiling' && !r.config)
+    .map((r) => `| ${r.scenario}${r.model ? SPEED_ONLY_MARK : ''} | ${r.items_per_s} (batch ${r.batch}) | ${Number.isFinite(r.raw_items_per_s) && r.raw_items_per_s !== null ? r.raw_items_per_s : 'not measured'} | ${ms(r.cpu_ms_per_item)} | ${r.single_p50_ms} / ${r.single_p99_ms} |`)
     .join('\n');
   const s = out.summary;
   const m = out.machine;
   const la = (x: unknown) => (x as number[] | undefined)?.map((v) => v.toFixed(1)).join(' / ') ?? '?';
+  const others = (x?: OtherCpu[]) => (x?.length ? x.map((o) => `\`${o.command}\` (nice ${o.nice}, ${o.cores} cores)`).join(', ') : 'nothing else');
+  const shapes = (out.speed_only_models ?? []).map((x) => `- \`${x.name}\`: ${x.like}; ${(x.parameters / 1e6).toFixed(1)} M parameters, ${x.max_length}-token window.`).join('\n');
   const md = `# Performance
 
-Generated by \`npm run bench${out.quick ? ' -- --quick' : ''}\` (\`bench/run.ts\`) from ${out.started}, ${out.seconds_per_point} s per point. Machine: ${m.cpus} × ${m.cpu}, ${m.memory_gb} GB, Node ${m.node}; load average (1/5/15 min) ${la(m.loadavg_at_start)} at start, ${la(m.loadavg_at_end)} at the end: with ${m.cpus} cores, a load above ${m.cpus} means other work shared the CPU and every figure is low by that share. Raw numbers: \`bench/results/latest.json\`.
+Generated by \`npm run bench${out.quick ? ' -- --quick' : ''}\` (\`bench/run.ts\`) from ${out.started}${out.wall_s ? ` (${out.wall_s} s wall)` : ''}, ${out.seconds_per_point} s per point (the DistilBERT shape: longer). Machine: ${m.cpus} × ${m.cpu}, ${m.memory_gb} GB, Node ${m.node}; load average (1/5/15 min) ${la(m.loadavg_at_start)} at start, ${la(m.loadavg_at_end)} at the end. Other processes using the CPU (sampled over one second): at start ${others(m.other_cpu_at_start)}; at the end ${others(m.other_cpu_at_end)}. With ${m.cpus} cores, anything else running takes its share from every figure: compare ratios measured side by side in one run, not figures across runs. Raw numbers: \`bench/results/latest.json\`.
+
+\`\`\`sh
+npm run bench -- --quick     # under 90 s: c1 and c32, 2 s points, a small collection on SQLite, no pinned configuration
+npm run bench                # the full run: c1/8/32/128, open loop, every demo scenario, the pinned configuration, 10,000+ chunks on both stores
+npm run bench -- --render    # this page again from bench/results/latest.json (and tuning.json)
+npm run bench:collections    # collection ingest and QA alone (bench/results/collections.json)
+npm run bench:request-cost   # the per-request cost of the cache-hit and embeddings paths, two builds side by side
+\`\`\`
 
 Three servers do the same work in one run:
-- **ceiling**: in-process, no HTTP and no queue: tokenization (\`src/inference/tokenizer.ts\`) plus ONNX Runtime in two worker threads (one session each, intra-op 1, both cores), at its best batch size; *raw* is ONNX Runtime alone on pre-tokenized input; *single* is one item at a time on one thread (the least concurrency 1 can cost).
-- **naive**: Fastify calling the transformers.js pipeline per request (\`bench/naive-server.ts\`), what a Node user would write first (no such pipeline for similarity pairs or essay scoring). Its ONNX Runtime uses the default thread settings, so one call can use both cores. Its QA pipeline truncates the context to one 256-token window (\`truncation: true\`, no stride), so on QA it does less work than the gateway and the ceiling (2 windows for 300 words, ~20 for 3,000) and cannot find an answer past the first window.
-- **gateway**: \`node --import tsx src/server.ts\` with all five demo models from \`models/*.zip\`, caches off (every request body is unique anyway).
+- **ceiling**: in-process, no HTTP and no queue: tokenization (\`src/inference/tokenizer.ts\`) plus ONNX Runtime in two worker threads (one session each, intra-op 1, both cores), at its best batch size; *raw* is ONNX Runtime alone on pre-tokenized input; *single* is one item at a time on one thread (the least concurrency 1 can cost). Its CPU per item is this process's CPU (all threads) over the measured loop.
+- **naive**: Fastify calling the transformers.js pipeline per request (\`bench/naive-server.ts\`), what a Node user would write first (no such pipeline for similarity pairs or essay scoring). Its ONNX Runtime uses the default thread settings, so one call can use both cores. Its QA pipeline truncates the context to one window (\`truncation: true\`, no stride), so on the demo QA it does less work than the gateway and the ceiling (2 windows for 300 words, ~20 for 3,000) and cannot find an answer past the first window; on the DistilBERT shape the 300-word context fits one 384-token window, so all three do the same work.
+- **gateway**: \`node --import tsx src/server.ts\` with the five demo models from \`models/*.zip\`, the speed-only stand-ins below, and any \`models/<name>-int8.zip\`, caches off (every request body is unique anyway).
 
-The load generator (autocannon, \`bench/load.ts\`) runs in its own process at nice 10; percentiles are exact over every response. CPU is cores used by the server process (all its threads, \`/proc/<pid>/stat\`), RSS from \`/proc/<pid>/status\` at the end of the point. Items are sentences (similarity: 2 per request, classification: 16 per request), QA items or essays.
+**Speed-only models** (\`bench/stand-ins.ts\`, built at bench time into the OS temp folder, never shipped or served outside the bench; every row with them says *speed-only*): random-weight encoders (\`test/fixtures/stand-in-onnx.ts\`, Optimum's input and output names) with real tokenizers from \`../shared/data/real-models\`. They cost what the real models cost per token and answer nothing.
+${shapes}
 
-## Summary
-| figure | value | target |
-| --- | --- | --- |
-| embeddings c32, gateway / naive | ${s.embeddings_c32_vs_naive} | ≥ 3 |
-| embeddings c32, gateway / ceiling | ${s.embeddings_c32_vs_ceiling} | ≥ 0.8 |
-| QA 300 words c32, gateway / naive | ${s.qa300_c32_vs_naive} | ≥ 1.7 |
-| QA 300 words c32, gateway / ceiling | ${s.qa300_c32_vs_ceiling} | ≥ 0.8 |
-| embeddings c1 gateway p99 (ms) | ${s.embeddings_c1_p99_ms} | ≤ ${s.embeddings_c1_p99_budget_ms} (ceiling single p99 + 5) |
-| QA 300 c1 gateway p99 (ms) | ${s.qa300_c1_p99_ms} | ≤ ${s.qa300_c1_p99_budget_ms} (ceiling single p99 + 5) |
-| boot to ready, all five demo models (s) | ${s.boot_ready_s} | ≤ 10 |
+The load generator (autocannon, \`bench/load.ts\`) is one process at nice 10 for the whole run; percentiles are exact over every response. **Server CPU per item** is the server process's CPU time (all its threads, \`/proc/<pid>/stat\`), read by the load generator just before its first request and just after its last answer, over the items answered in that window; the load generator's own CPU is never in it. *Of which main thread* is the event loop's share (\`/proc/<pid>/task/<pid>/schedstat\`): HTTP, JSON, routing, short texts' tokenization. RSS from \`/proc/<pid>/status\` after the point. Items are sentences (similarity: 2 per request, classification: 16 per request), QA items or essays. Before each point the bench waits until the server is idle (whatever an earlier point left in flight is finished).
+
+## Targets
+${targetsTable(s)}
+
+${NOTES}
+
+## Side by side at concurrency 32
+${ratiosTable(out)}
+
+![server CPU per item at concurrency 32: ceiling, gateway, naive](performance-cpu.svg)
 
 ![throughput (items/s) and p99 against concurrency, per scenario; dashed: the ceiling](performance.svg)
 
+## Concurrency 1 budgets
+${budgetsTable(s)}
+
 ## Ceiling (items/s)
-| scenario | tokenize + ONNX Runtime, 2 threads | raw ONNX Runtime, 2 threads | single item p50 / p99 ms |
-| --- | --- | --- | --- |
+| scenario | tokenize + ONNX Runtime, 2 threads | raw ONNX Runtime, 2 threads | CPU per item | single item p50 / p99 ms |
+| --- | --- | --- | --- | --- |
 ${ceilings}
 
 ## Closed loop (concurrency = connections, each waits for its answer)
 ${LOAD_HEAD}
 ${closed}
 ${open ? `\n## Open loop (a fixed arrival rate, 3/4 of the gateway's best closed-loop rate, over 128 connections)\n${LOAD_HEAD}\n${open}\n` : ''}
-## Caches
+## Pinned: client on one core, server on the other
+${pinnedSection(out)}
+
+## fp32 and int8
+${int8Section(out)}
+
+## Collection QA
+${collectionsSection(out)}
+
+## Caches: the cache-hit path
 A gateway with the default caches on, each of 32 connections cycling through the same 64 request bodies, after one pass over them that fills the caches. (Without that pass all 32 connections send body 0 at once, then body 1, and so on: concurrent identical requests all miss, since the gateway does not merge identical requests in flight.)
 
-| scenario | server | concurrency | items/s | p50 ms | p95 ms | p99 ms | errors | CPU cores | RSS MB | batch sizes: calls | cache |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${LOAD_HEAD.split('\n').map((l, i) => `${l} ${i ? '--- |' : 'cache |'}`).join('\n')}
 ${cached}
 
-Compare with the same scenario above, caches off: a hit skips tokenization, the queue and the model, so a repeated-input workload is bounded by HTTP and JSON alone. The embedding cache is per sentence and shared by the similarity, batch, file, embeddings and HF routes; QA and classification cache exact results; both are keyed by model version, bounded in bytes (\`cache.embeddingBytes\`, \`cache.resultBytes\`) and counted in \`gateway_cache_hits\` / \`gateway_cache_misses\`.
+A hit skips tokenization, the queue and the model, so this path is HTTP, routing, validation, the cache lookup and JSON alone: the per-request floor of this stack. The embedding cache is per sentence and shared by the similarity, batch, file, embeddings and HF routes; QA and classification cache exact results; both are keyed by model version, bounded in bytes (\`cache.embeddingBytes\`, \`cache.resultBytes\`) and counted in \`gateway_cache_hits\` / \`gateway_cache_misses\`.
 
-## What limits the figures (full run of 2026-12-01 08:31, load average 2.3-2.8, Intel Xeon host; the earlier runs here were on an AMD EPYC host, so compare ratios within one run, not figures across runs)
-- **Short sentences (embeddings, similarity): the gateway's per-request cost on two shared cores.** Embeddings at c32: 2,304 sentences/s, 1.55x the naive server and 0.38x the ceiling; the gateway process used 1.38 cores, the load generator most of the rest. Per request that is ~0.6 ms of CPU against ~0.33 ms per item in the ceiling, which pays no HTTP parsing, validation, event-loop hop for the native tokenizer, message to a worker, JSON of 128 floats or socket write, and runs only full batches of 32 (the gateway's calls at c32 are mostly 1-8 rows: a batch goes as soon as a worker is free). Pairs amortise that better: similarity reaches 0.68 of its ceiling (4,395 sentences/s). The 3x-naive and 0.8x-ceiling targets for single sentences are not met; the 0.8x one needs a client on other cores than the server's (the ceiling has no client at all).
-- **Lists (classification of 16) and long inputs (QA, essays): the two cores.** classify16 0.96 of the ceiling, QA-300 0.97, essays 0.89, QA-3000 0.81 (13 vs 16 items/s, ~20 windows each); at c128 QA-3000 fills the per-model queue (\`inference.queueCapacity\` 2048 windows) and the excess gets 503, as designed. The naive server does one truncated window per QA request, so it is faster on QA-3000 and finds nothing past the first window.
-- **Concurrency 1:** both p99 budgets (ceiling single-item p99 + 5 ms) met: embeddings 5.8 ms, QA-300 19.7 ms. QA-300 at c1 runs its two windows on both workers side by side (the scheduler shares the queue between free workers).
-- **Open loop:** autocannon paces \`overallRate\` per connection per second (a connection fires its quota at the start of each second), so arrivals come as one burst per second and the open-loop latencies include the queue each burst builds; throughput there equals the offered rate wherever the gateway keeps up.
-- **What this run's changes did** (side by side in \`npm run bench -- --quick\` on the same host, same inputs): embeddings c32 1,705 -> 2,263 sentences/s and QA-300 c1 p50 25.5 -> 10.9 ms, from: security headers computed once (@fastify/helmet rebuilt helmet per request), one access-log line per request instead of two, ids-only tokenization for single-window models, and free workers sharing the queue. Before that, the bench fed the gateway and naive servers autocannon's 24-character hyperid in each text (15-20 more word pieces than the ceiling's texts): a counter now makes every request unique with the ceiling's own texts.
+${REQUEST_COST}
+
+## Summary keys
+\`bench/results/latest.json\` \`summary\`; \`<s>\` is a scenario (\`embeddings\`, \`qa300\`, \`minilm_embeddings\`, \`minilm_int8_embeddings\`, \`distilbert_qa300\`; in a full run also \`similarity\`, \`qa3000\`, \`classify16\`, \`essay400\`; \`<model>_fp32\` / \`<model>_int8\` for a demo model with an int8 zip), \`<store>\` is \`sqlite\` or \`postgres\`. A key whose figure was not measured in a run is null or absent.
+
+| key | what |
+| --- | --- |
+| \`<s>_c32_items_per_s\` | gateway items/s at concurrency 32 |
+| \`<s>_c32_vs_ceiling\` | gateway items/s at c32 / ceiling items/s (two threads, best batch) |
+| \`<s>_c32_vs_naive\` | gateway items/s / naive items/s, both at c32 |
+| \`<s>_c32_cpu_ms_per_item\`, \`<s>_ceiling_cpu_ms_per_item\` | server CPU ms per item: gateway at c32, ceiling at its best batch |
+| \`<s>_c32_cpu_vs_ceiling\` | gateway CPU per item / ceiling CPU per item |
+| \`<s>_c32_naive_cpu_vs_gateway\` | naive CPU per item / gateway CPU per item, both at c32 |
+| \`<s>_c1_p99_ms\`, \`<s>_c1_p99_budget_ms\` | gateway p99 at concurrency 1; its budget, the ceiling's single-item p99 + 5 ms |
+| \`c1_p99_budgets_met\`, \`c1_p99_budgets_total\` | scenarios within their c1 budget, of those measured at c1 |
+| \`<s>_pinned_c32_vs_ceiling\`, \`<s>_pinned_c32_vs_naive\`, \`<s>_pinned_c32_cpu_vs_ceiling\` | the same ratios with the client on core 0 and the servers on core 1 (one-thread ceiling) |
+| \`<s>_vs_fp32_c32\`, \`<s>_vs_fp32_ceiling\`, \`<s>_cpu_vs_fp32_c32\` | for an int8 scenario: its gateway c32 items/s, ceiling items/s and gateway CPU per item over its fp32 scenario's |
+| \`int8_pairs\` | fp32/int8 pairs measured |
+| \`cache_hit_embeddings_cpu_us_per_request\`, \`cache_hit_embeddings_main_thread_us_per_request\`, \`cache_hit_embeddings_rps\` | the cache-hit path (embeddings, 64 repeated sentences, c32): server CPU µs per request, its main-thread part, requests/s |
+| \`cache_hit_qa_cpu_us_per_request\`, \`cache_hit_qa_rps\` | the same for QA-300 (64 repeated questions) |
+| \`collection_ingest_vs_ceiling_<store>\` | ingest chunks/s / embedding ceiling chunks/s at the same chunk texts |
+| \`collection_qa_c1_p50_vs_ceiling_<store>\` | collection QA p50 at c1 / the in-process ceiling's p50 |
+| \`collection_qa_c32_vs_ceiling_<store>\` | collection QA questions/s at c32 / twice the ceiling's one-at-a-time rate (an estimate of its 2-core rate) |
+| \`collection_chunks\` | chunks in the collection |
+| \`boot_ready_s\` | start of the main gateway to ready, all its models |
 
 ## Tuning
 ${tuningSection(tuning)}
 
 ${TUNING_NOTES}
-
-## fp32 and int8
-The model zoo ships fp32 only (\`models/README.md\`, "Quantization: shipped as fp32"), so there is no int8 variant to compare here. FACTS.md measured an ONNX-level int8 quantization of a demo-size encoder at about 1.7-1.9× the fp32 speed with the same EM/F1; \`bench/ceiling.ts\` will measure one as soon as a zip carries it.
 `;
   writeFileSync('docs/performance.md', md);
 }
+
+/** What the figures of the committed run say (written from that run's tables; update with them). */
+const NOTES = `## What limits the figures
+(Written from the committed run; see the tables below.)`;
+
+/** The per-request cost work, measured before and after each change (update when the request path changes). */
+const REQUEST_COST = `## Per-request cost
+Not measured yet.`;
 
 /** Why the defaults are what they are (written from the tuning table above; update with it). */
 const TUNING_NOTES = `What the sweeps say (this one on 2026-12-01 with this run's code, and two on 2026-11-22 with the code of then, one under training load; at this noise level, ±30% between repeats of the same setting, only differences seen in more than one sweep count):

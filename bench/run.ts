@@ -1,26 +1,35 @@
 /**
  * `npm run bench` (add `-- --quick` for a run under 90 s): the gateway against the in-process ceiling and a
- * naive transformers.js server, side by side in one run on this machine. Writes bench/results/<time>.json,
- * bench/results/latest.json and docs/performance.md with an SVG plot (docs/performance.svg).
- * `-- --tune`: the batching/threading sweep (bench/results/tuning.json); `-- --render`: the docs again from both files.
+ * naive transformers.js server, side by side in one run on this machine: the demo models, the speed-only
+ * realistic shapes (bench/stand-ins.ts), fp32 against int8, the cache-hit path and collection QA
+ * (bench/collections.ts). Throughput, latency and the server's CPU per item (all its threads, from /proc; the
+ * load generator's CPU never counted). Writes bench/results/<time>.json, bench/results/latest.json and
+ * docs/performance.md with its SVG plots.
+ * `-- --pinned` adds the pinned configuration to a quick run (the full run always has it): the load generator
+ * on one core, each server on the other (taskset). `-- --tune`: the batching/threading sweep
+ * (bench/results/tuning.json); `-- --render`: the docs again from both files.
  * Every server and load generator it starts is its own process on 127.0.0.1, bounded in time and stopped at the end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DEMO_MODELS, demoZip } from '../test/helpers/app.ts';
 import { freePort, startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
-import { ceiling } from './ceiling.ts';
+import { ceiling, type CeilingResult } from './ceiling.ts';
+import { collectionBench } from './collections.ts';
 import { renderDocs } from './report.ts';
-import { load, procStat } from './load-client.ts';
+import { allCpus, load, pin, pinLoadGenerator, procStat, stopLoadGenerator, type LoadResult } from './load-client.ts';
+import { SPEED_ONLY, standIns, type StandIn } from './stand-ins.ts';
 
 const quick = process.argv.includes('--quick');
 const tuneOnly = process.argv.includes('--tune');
+const pinned = !quick || process.argv.includes('--pinned');
 const CONCURRENCY = quick ? [1, 32] : [1, 8, 32, 128];
-const SECONDS = quick ? 4 : 6;
-const WARM_SECONDS = quick ? 1 : 2;
+const SECONDS = quick ? 2 : 6;
+const WARM_SECONDS = 1;
 
 const words = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ['package', 'library', 'tool', 'server', 'the', 'a', 'data', 'network', 'files', 'and'][(i * 7 + seed) % 10]).join(' ');
 const QA_300 = `The curl package is maintained by the Debian curl Maintainers. ${words(290, 1)}`;
@@ -32,21 +41,40 @@ interface CeilingSpec {
   kind: 'single' | 'pair' | 'windows';
   /** The nth ceiling item: the same text the gateway gets, with n in place of the request id. */
   item: (n: number) => { a: string; b?: string };
+  /** Items in a full run (a quick run takes a quarter). */
   count: number;
+  batches?: number[];
+  /** Items for the single-item latency (default 200). */
+  singleItems?: number;
+  /** Tokenizing is a rounding error here: skip the raw (pre-tokenized) measurement. */
+  noRaw?: boolean;
 }
 interface Scenario {
+  /** Also the prefix of its summary keys. */
   name: string;
   /** Items per request (sentences, texts, QA items): items/s = requests/s × items. */
   items: number;
   gateway: { path: string; body: unknown };
   naive?: { path: string; body: unknown };
   ceiling: CeilingSpec;
+  /** Full run only. */
   full?: boolean;
+  /** A random-weight stand-in (bench/stand-ins.ts): its rows say so. */
+  speedOnly?: boolean;
+  concurrency?: number[];
+  /** Seconds per point where the default is too short for the model (quick, full). */
+  seconds?: [number, number];
+  /** No open-loop point (full run). */
+  closedOnly?: boolean;
+  /** The int8 row of this fp32 scenario. */
+  int8Of?: string;
 }
+
+const withModel = (spec: { path: string; body: unknown }, model: string) => ({ path: spec.path, body: { ...(spec.body as object), model } });
 
 // [<id>] makes each request unique (no cache can answer): bench/load.ts puts a request counter there, so the
 // ceiling, given the same counter n, runs the same texts.
-const SCENARIOS: Scenario[] = [
+const DEMO_SCENARIOS: Scenario[] = [
   { name: 'embeddings', items: 1, gateway: { path: '/v1/embeddings', body: { input: 'sentence [<id>] about a package' } }, naive: { path: '/embed', body: { input: 'sentence [<id>] about a package' } }, ceiling: { model: 'sts-demo', kind: 'single', item: (n) => ({ a: `sentence ${n} about a package` }), count: 1200 } },
   { name: 'qa300', items: 1, gateway: { path: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 } }, naive: { path: '/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 } }, ceiling: { model: 'qa-demo', kind: 'pair', item: (n) => ({ a: `Who maintains curl ${n}?`, b: QA_300 }), count: 400 } },
   { name: 'similarity', items: 2, gateway: { path: '/v1/similarity', body: { sentence_1: 'a man plays [<id>] guitar', sentence_2: 'someone plays music [<id>]' } }, ceiling: { model: 'sts-demo', kind: 'single', item: (n) => ({ a: n % 2 ? `a man plays ${n} guitar` : `someone plays music ${n}` }), count: 1200 }, full: true },
@@ -54,6 +82,32 @@ const SCENARIOS: Scenario[] = [
   { name: 'classify16', items: 16, gateway: { path: '/v1/classify', body: { inputs: Array.from({ length: 16 }, (_, i) => `a text editor ${i} [<id>]`) } }, naive: { path: '/classify', body: { inputs: Array.from({ length: 16 }, (_, i) => `a text editor ${i} [<id>]`) } }, ceiling: { model: 'classify-demo', kind: 'single', item: (n) => ({ a: `a text editor ${n % 16} ${n >> 4}` }), count: 1600 }, full: true },
   { name: 'essay400', items: 1, gateway: { path: '/v1/essays/score', body: { essay: `[<id>] ${ESSAY_400}` } }, ceiling: { model: 'essay-demo', kind: 'windows', item: (n) => ({ a: `${n} ${ESSAY_400}` }), count: 300 }, full: true },
 ];
+
+/** The demo scenario of a model's task: what its int8 sibling is measured on. */
+const TASK_SCENARIO: Record<string, string> = { 'sts-demo': 'embeddings', 'qa-demo': 'qa300', 'classify-demo': 'classify16', 'essay-demo': 'essay400', 'essay-demo-bands': 'essay400' };
+const MODEL_TASK: Record<string, string> = { 'sts-demo': 'sentence-similarity', 'qa-demo': 'question-answering', 'classify-demo': 'text-classification', 'essay-demo': 'essay-scoring', 'essay-demo-bands': 'essay-scoring' };
+
+/** The speed-only shapes: MiniLM embeddings of short sentences, DistilBERT QA on the 300-word context (one 384-token window). */
+function shapeScenarios(s: { minilm: StandIn; minilmInt8: StandIn; distilbert: StandIn }): Scenario[] {
+  const emb = DEMO_SCENARIOS[0];
+  const qa = DEMO_SCENARIOS[1];
+  const minilm: Scenario = { ...emb, name: 'minilm_embeddings', speedOnly: true, gateway: withModel(emb.gateway, s.minilm.name), naive: withModel(emb.naive!, s.minilm.name), ceiling: { ...emb.ceiling, model: s.minilm.name, count: 600, batches: [1, 8, 32] }, full: false };
+  return [
+    minilm,
+    { ...minilm, name: 'minilm_int8_embeddings', int8Of: 'minilm_embeddings', naive: undefined, gateway: withModel(emb.gateway, s.minilmInt8.name), ceiling: { ...minilm.ceiling, model: s.minilmInt8.name }, concurrency: quick ? [32] : [1, 32], closedOnly: true },
+    {
+      ...qa,
+      name: 'distilbert_qa300',
+      speedOnly: true,
+      gateway: withModel(qa.gateway, s.distilbert.name),
+      naive: withModel(qa.naive!, s.distilbert.name),
+      // One 384-token window per item: batching does not pay at this length (the demo QA ceiling says so too).
+      ceiling: { ...qa.ceiling, model: s.distilbert.name, count: 48, batches: [1], singleItems: quick ? 6 : 16, noRaw: true },
+      seconds: [6, 20],
+      closedOnly: true,
+    },
+  ];
+}
 
 async function metricsText(url: string): Promise<string> {
   return await (await fetch(`${url}/metrics`)).text();
@@ -68,9 +122,9 @@ function cacheCounts(text: string): Record<string, { hits: number; misses: numbe
   return out;
 }
 
-function batchHistogram(text: string): Record<string, number> {
+function batchHistogram(text: string, model?: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/gateway_batch_size_bucket\{le="([^"]+)",model="[^"]+"\} (\d+)/g)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+  for (const m of text.matchAll(/gateway_batch_size_bucket\{le="([^"]+)",model="([^"]+)"\} (\d+)/g)) if (!model || m[2] === model) out[m[1]] = (out[m[1]] ?? 0) + Number(m[3]);
   return out;
 }
 
@@ -91,27 +145,27 @@ function histogramDelta(before: Record<string, number>, after: Record<string, nu
   return out;
 }
 
-async function startNaive(dir: string): Promise<{ url: string; child: ChildProcess; bootS: number }> {
+async function startNaive(dir: string, lists: Record<string, string[]>): Promise<{ url: string; child: ChildProcess; bootS: number }> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/naive-server.ts', String(port), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/naive-server.ts', String(port), dir, JSON.stringify(lists)], { stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 1200; i++) {
+    if (child.exitCode !== null) throw new Error(`naive server exited with ${child.exitCode}`);
     if (await fetch(`${url}/ready`).then((r) => r.ok, () => false)) return { url, child, bootS: (performance.now() - t0) / 1000 };
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
-  throw new Error('naive server did not start in 60 s');
+  throw new Error('naive server did not start in 120 s');
 }
 
-const gatewayModels = (names: readonly string[]) => JSON.stringify(names.map((name) => ({ name, source: demoZip(name) })));
 const CACHES_OFF = { GATEWAY_CACHE__EMBEDDING_BYTES: '0', GATEWAY_CACHE__RESULT_BYTES: '0' };
 
-async function bootGateway(env: Record<string, string>): Promise<{ gw: GatewayProcess; bootS: number }> {
+async function bootGateway(models: { name: string; source: string }[], env: Record<string, string>): Promise<{ gw: GatewayProcess; bootS: number }> {
   const t0 = performance.now();
-  const gw = await startGateway({ GATEWAY_SERVER__LOG_LEVEL: 'warn', ...env });
+  const gw = await startGateway({ GATEWAY_SERVER__LOG_LEVEL: 'warn', GATEWAY_MODELS: JSON.stringify(models), ...env });
   try {
-    await gw.waitReady(120_000);
+    await gw.waitReady(300_000);
   } catch (err) {
     await gw.stop();
     throw err;
@@ -119,30 +173,56 @@ async function bootGateway(env: Record<string, string>): Promise<{ gw: GatewayPr
   return { gw, bootS: (performance.now() - t0) / 1000 };
 }
 
+/** Waits until a server has finished what an earlier run left in flight (its CPU falls below a tenth of a core). */
+async function waitIdle(pid: number, maxMs = 60_000): Promise<void> {
+  const end = performance.now() + maxMs;
+  let last = procStat(pid).cpuS;
+  while (performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = procStat(pid).cpuS;
+    if (now - last <= 0.02) return;
+    last = now;
+  }
+}
+
 type Row = Record<string, unknown>;
+const round = (x: number, digits: number) => Number(x.toFixed(digits));
+
+/** The server-CPU fields of a point: per item, main thread (event loop) per item, cores; never the client's. */
+function cpuFields(r: LoadResult, items: number): Row {
+  const s = r.server;
+  if (!s || r.requests === 0) return {};
+  const n = r.requests * items;
+  return {
+    server_cpu_ms_per_item: round((s.cpu_s * 1000) / n, 4),
+    main_thread_cpu_ms_per_item: round((s.main_cpu_s * 1000) / n, 4),
+    cpu_cores: round(s.cpu_s / s.window_s, 2),
+    threads_cores: s.threads_cpu_s.slice(0, 4).map((t) => round(t / s.window_s, 2)),
+  };
+}
 
 /** One measured point against a server process: load, CPU and RSS of that process, gateway batch sizes. */
-async function point(o: { scenario: Scenario; server: string; url: string; path: string; body: unknown; pid: number; connections: number; seconds: number; rate?: number; gateway: boolean }): Promise<Row> {
-  const hist0 = o.gateway ? batchHistogram(await metricsText(o.url)) : {};
-  const before = procStat(o.pid);
-  const w0 = performance.now();
-  const r = await load(o.url, o.path, o.body, o.connections, o.seconds, o.rate);
-  const wall = (performance.now() - w0) / 1000;
-  const after = procStat(o.pid);
-  const hist1 = o.gateway ? batchHistogram(await metricsText(o.url)) : {};
+async function point(o: { scenario: Scenario; server: string; url: string; path: string; body: unknown; pid: number; connections: number; seconds: number; rate?: number; gateway: boolean; model?: string; config?: string }): Promise<Row> {
+  await waitIdle(o.pid);
+  const hist0 = o.gateway ? batchHistogram(await metricsText(o.url), o.model) : {};
+  const r = await load(o.url, o.path, o.body, o.connections, o.seconds, o.rate, o.pid);
+  const hist1 = o.gateway ? batchHistogram(await metricsText(o.url), o.model) : {};
   const row: Row = {
     scenario: o.scenario.name,
     server: o.server,
+    ...(o.config ? { config: o.config } : {}),
+    ...(o.scenario.speedOnly ? { model: SPEED_ONLY } : {}),
     ...(o.rate ? { mode: 'open', rate: o.rate, connections: o.connections } : { mode: 'closed', concurrency: o.connections }),
-    rps: Math.round(r.rps * 10) / 10,
+    rps: round(r.rps, 1),
     items_per_s: Math.round(r.rps * o.scenario.items),
     p50_ms: r.p50,
     p95_ms: r.p95,
     p99_ms: r.p99,
     errors: r.errors,
     non2xx: r.non2xx,
-    cpu_cores: Number(((after.cpuS - before.cpuS) / wall).toFixed(2)),
-    rss_mb: after.rssMb,
+    ...cpuFields(r, o.scenario.items),
+    rss_mb: procStat(o.pid).rssMb,
+    load_1m: round(loadavg()[0], 2),
     batch_histogram: o.gateway ? histogramDelta(hist0, hist1) : undefined,
   };
   console.log(JSON.stringify(row));
@@ -150,7 +230,34 @@ async function point(o: { scenario: Scenario; server: string; url: string; path:
 }
 
 /** Machine load now: other work on the 2 cores skews every figure, so each result file records it. */
-const loadNow = () => loadavg().map((x) => Number(x.toFixed(2)));
+const loadNow = () => loadavg().map((x) => round(x, 2));
+
+/** CPU ticks of every process now, by pid. */
+function allTicks(): Map<number, { ticks: number; nice: number; command: string }> {
+  const out = new Map<number, { ticks: number; nice: number; command: string }>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(Number(pid), { ticks: Number(f[11]) + Number(f[12]), nice: Number(f[16]), command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 80) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** What else used the CPU over one second (other than this bench): each result file says what shared the machine. */
+async function otherLoad(): Promise<{ pid: number; command: string; nice: number; cores: number }[]> {
+  const a = allTicks();
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = allTicks();
+  return [...b]
+    .map(([pid, x]) => ({ pid, command: x.command, nice: x.nice, cores: round((x.ticks - (a.get(pid)?.ticks ?? x.ticks)) / 100, 2) }))
+    .filter((x) => x.cores >= 0.1 && x.pid !== process.pid)
+    .sort((x, y) => y.cores - x.cores);
+}
+
+const machine = async () => ({ cpus: cpus().length, cpu: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1024 ** 3), node: process.version, loadavg_at_start: loadNow(), other_cpu_at_start: await otherLoad() });
 
 /**
  * `--tune`: the batching and threading knobs, one gateway per setting (sts-demo and qa-demo only, caches off),
@@ -168,10 +275,10 @@ async function tune(): Promise<void> {
     { name: 'tokenizeInlineMaxChars 0', env: { GATEWAY_INFERENCE__TOKENIZE_INLINE_MAX_CHARS: '0' } },
   ];
   const seconds = 4;
-  const [emb, qa] = [SCENARIOS[0], SCENARIOS[1]];
+  const [emb, qa] = [DEMO_SCENARIOS[0], DEMO_SCENARIOS[1]];
   const rows: Row[] = [];
   for (const s of settings) {
-    const { gw, bootS } = await bootGateway({ GATEWAY_MODELS: gatewayModels(['sts-demo', 'qa-demo']), ...CACHES_OFF, ...s.env });
+    const { gw, bootS } = await bootGateway(['sts-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })), { ...CACHES_OFF, ...s.env });
     try {
       const pid = gw.child.pid!;
       const at = (sc: Scenario, c: number) => point({ scenario: sc, server: 'gateway', url: gw.url, path: sc.gateway.path, body: sc.gateway.body, pid, connections: c, seconds, gateway: true });
@@ -180,18 +287,16 @@ async function tune(): Promise<void> {
       const e32 = await at(emb, 32);
       await load(gw.url, qa.gateway.path, qa.gateway.body, 8, WARM_SECONDS);
       const q32 = await at(qa, 32);
-      rows.push({ setting: s.name, env: s.env, boot_ready_s: Number(bootS.toFixed(2)), load: loadNow(), embeddings_c1: e1, embeddings_c32: e32, qa300_c32: q32 });
+      rows.push({ setting: s.name, env: s.env, boot_ready_s: round(bootS, 2), load: loadNow(), embeddings_c1: e1, embeddings_c32: e32, qa300_c32: q32 });
     } finally {
       await gw.stop();
     }
   }
-  const out = { started: started.toISOString(), seconds_per_point: seconds, machine: machine(), rows };
+  const out = { started: started.toISOString(), seconds_per_point: seconds, machine: await machine(), rows };
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/tuning.json', JSON.stringify(out, null, 1));
   for (const r of rows) console.log(`${String(r.setting).padEnd(32)} emb c1 p99 ${(r.embeddings_c1 as Row).p99_ms} ms, emb c32 ${(r.embeddings_c32 as Row).items_per_s}/s p99 ${(r.embeddings_c32 as Row).p99_ms}, qa300 c32 ${(r.qa300_c32 as Row).items_per_s}/s p99 ${(r.qa300_c32 as Row).p99_ms}`);
 }
-
-const machine = () => ({ cpus: cpus().length, cpu: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 1024 ** 3), node: process.version, loadavg_at_start: loadNow() });
 
 /** `--render`: docs/performance.md and its plot again from bench/results/latest.json and tuning.json. */
 function render(): void {
@@ -199,95 +304,275 @@ function render(): void {
   renderDocs(JSON.parse(readFileSync('bench/results/latest.json', 'utf8')), tuning);
 }
 
+// ---------- fp32 against int8: output drift through the gateway ----------
+
+function stsSentences(n: number): string[] {
+  const tsv = readFileSync(new URL('../../shared/data/stsbenchmark/sts-dev.csv', import.meta.url), 'utf8');
+  return [...new Set(tsv.split('\n').filter(Boolean).flatMap((l) => l.split('\t').slice(5, 7)))].slice(0, n);
+}
+
+function squadItems(n: number): { question: string; context: string }[] {
+  const squad = JSON.parse(gunzipSync(readFileSync(new URL('../../shared/data/qa-train/squad_v1.0_train.json.gz', import.meta.url))).toString('utf8')) as { data: { paragraphs: { context: string; qas: { question: string }[] }[] }[] };
+  const out: { question: string; context: string }[] = [];
+  for (const art of squad.data) for (const p of art.paragraphs) if (out.length < n) out.push({ question: p.qas[0].question, context: p.context });
+  return out;
+}
+
+async function postJson(url: string, body: unknown): Promise<Record<string, unknown>> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(120_000) });
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${(await r.text()).slice(0, 200)}`);
+  return (await r.json()) as Record<string, unknown>;
+}
+
+/** How far the int8 model's answers move from the fp32 model's, on real inputs, as the gateway serves both. */
+async function drift(url: string, task: string, fp32: string, int8: string): Promise<Row> {
+  if (task === 'sentence-similarity') {
+    const texts = stsSentences(256);
+    const vec = async (model: string) => {
+      const out: number[][] = [];
+      for (let i = 0; i < texts.length; i += 64) out.push(...((await postJson(`${url}/v1/embeddings`, { input: texts.slice(i, i + 64), model })).data as { embedding: number[] }[]).map((d) => d.embedding));
+      return out;
+    };
+    const [a, b] = [await vec(fp32), await vec(int8)];
+    const cos = a.map((v, i) => v.reduce((s, x, k) => s + x * b[i][k], 0) / Math.sqrt(v.reduce((s, x) => s + x * x, 0) * b[i].reduce((s, x) => s + x * x, 0)));
+    const diffs = a.flatMap((v, i) => v.map((x, k) => Math.abs(x - b[i][k])));
+    return { inputs: texts.length, what: 'STS Benchmark dev sentences', cosine_min: round(Math.min(...cos), 4), cosine_mean: round(cos.reduce((s, x) => s + x, 0) / cos.length, 4), abs_diff_max: round(Math.max(...diffs), 4), abs_diff_mean: round(diffs.reduce((s, x) => s + x, 0) / diffs.length, 5) };
+  }
+  if (task === 'question-answering') {
+    const items = squadItems(64);
+    const spans = async (model: string) => ((await postJson(`${url}/v1/qa/batch`, { items, model })).results as { answers: { start: number; end: number; score: number }[] }[]).map((r) => r.answers[0]);
+    const [a, b] = [await spans(fp32), await spans(int8)];
+    const same = a.filter((x, i) => x.start === b[i].start && x.end === b[i].end).length;
+    const overlap = a.map((x, i) => {
+      const inter = Math.max(0, Math.min(x.end, b[i].end) - Math.max(x.start, b[i].start));
+      return inter === 0 ? 0 : (2 * inter) / (x.end - x.start + b[i].end - b[i].start);
+    });
+    return { inputs: items.length, what: 'SQuAD v1.0 train questions with their paragraphs', span_agreement: round(same / items.length, 3), span_overlap_f1_mean: round(overlap.reduce((s, x) => s + x, 0) / overlap.length, 3), score_abs_diff_max: round(Math.max(...a.map((x, i) => Math.abs(x.score - b[i].score))), 4) };
+  }
+  if (task === 'text-classification') {
+    const texts = stsSentences(128);
+    const top = async (model: string) => ((await postJson(`${url}/v1/classify`, { inputs: texts, model })).predictions as { label: string }[]).map((r) => r.label);
+    const [a, b] = [await top(fp32), await top(int8)];
+    return { inputs: texts.length, what: 'STS Benchmark dev sentences', top_label_agreement: round(a.filter((x, i) => x === b[i]).length / texts.length, 3) };
+  }
+  return { note: `drift not measured for ${task}` };
+}
+
+async function modelStatus(url: string): Promise<Record<string, { batch_invariance_max_diff?: number; state: string }>> {
+  const r = (await (await fetch(`${url}/v1/models`)).json()) as { data: { name: string; state: string; warmup?: { batch_invariance_max_diff?: number } }[] };
+  return Object.fromEntries(r.data.map((m) => [m.name, { state: m.state, batch_invariance_max_diff: m.warmup?.batch_invariance_max_diff }]));
+}
+
+// ---------- the run ----------
+
 async function main() {
   if (process.argv.includes('--render')) return render();
   if (tuneOnly) return await tune();
   const started = new Date();
-  const machineAtStart = machine();
+  const t0 = performance.now();
+  const machineAtStart = await machine();
   const results: Row[] = [];
+  const shapes = await standIns(console.log);
   const models = mkdtempSync(join(tmpdir(), 'bench-models-'));
-  for (const m of DEMO_MODELS) await unzipTo(demoZip(m), join(models, m), { 'model.onnx': 'onnx/model.onnx' });
-  const maxLen = (m: string) => JSON.parse(readFileSync(join(models, m, 'gateway.json'), 'utf8')).max_length as number;
-  const scenarios = SCENARIOS.filter((s) => !quick || !s.full);
-
-  // 1. The ceiling, per scenario, before any server runs.
-  const ceilings: Record<string, Awaited<ReturnType<typeof ceiling>>> = {};
-  for (const s of scenarios) {
+  const int8Demo = DEMO_MODELS.filter((m) => existsSync(demoZip(`${m}-int8`)));
+  for (const m of [...DEMO_MODELS, ...int8Demo.map((m) => `${m}-int8`)]) await unzipTo(demoZip(m), join(models, m), { 'model.onnx': 'onnx/model.onnx' });
+  // transformers.js and the ceiling read the stand-ins where every other model is.
+  for (const s of [shapes.minilm, shapes.minilmInt8, shapes.distilbert]) symlinkSync(s.dir, join(models, s.name));
+  const maxLen = (m: string) => {
+    const standIn = [shapes.minilm, shapes.minilmInt8, shapes.distilbert].find((s) => s.name === m);
+    return standIn ? standIn.maxLength : (JSON.parse(readFileSync(join(models, m, 'gateway.json'), 'utf8')).max_length as number);
+  };
+  const demoInt8Scenarios: Scenario[] = int8Demo.flatMap((m) => {
+    const base = DEMO_SCENARIOS.find((s) => s.name === TASK_SCENARIO[m]);
+    if (!base) return [];
+    const fp32: Scenario = { ...base, name: `${m.replace(/-/g, '_')}_fp32`, naive: undefined, gateway: withModel(base.gateway, m), ceiling: { ...base.ceiling, model: m }, concurrency: quick ? [32] : [1, 32], closedOnly: true, full: false };
+    return [fp32, { ...fp32, name: `${m.replace(/-/g, '_')}_int8`, int8Of: fp32.name, gateway: withModel(base.gateway, `${m}-int8`), ceiling: { ...base.ceiling, model: `${m}-int8` } }];
+  });
+  const scenarios = [...DEMO_SCENARIOS, ...shapeScenarios(shapes), ...demoInt8Scenarios].filter((s) => !quick || !s.full);
+  const secondsOf = (s: Scenario) => (s.seconds ? s.seconds[quick ? 0 : 1] : SECONDS);
+  const ceilingOf = (s: Scenario, threads: number) => {
     const c = s.ceiling;
     const items = Array.from({ length: quick ? Math.ceil(c.count / 4) : c.count }, (_, i) => c.item(10_000_000 + i));
-    ceilings[s.name] = await ceiling({ onnx: join(models, c.model, 'onnx', 'model.onnx'), tokenizer: join(models, c.model, 'tokenizer.json'), maxLength: maxLen(c.model), kind: c.kind, items, batches: quick ? [1, 16] : [1, 4, 16, 32] });
+    return ceiling({ onnx: join(models, c.model, 'onnx', 'model.onnx'), tokenizer: join(models, c.model, 'tokenizer.json'), maxLength: maxLen(c.model), kind: c.kind, items, batches: c.batches ?? (quick ? [1, 16] : [1, 4, 16, 32]), threads, raw: !c.noRaw, singleItems: c.singleItems });
+  };
+
+  // 1. The ceiling, per scenario, before any server runs (and, pinned, on one core: the core a pinned server gets).
+  const ceilings: Record<string, CeilingResult> = {};
+  for (const s of scenarios) {
+    ceilings[s.name] = await ceilingOf(s, 2);
     console.log(`ceiling ${s.name}: ${JSON.stringify(ceilings[s.name])}`);
+  }
+  const PINNED = ['embeddings', 'minilm_embeddings'];
+  const pinnedCeilings: Record<string, CeilingResult> = {};
+  if (pinned) {
+    pin(process.pid, '1');
+    try {
+      for (const s of scenarios.filter((x) => PINNED.includes(x.name))) pinnedCeilings[s.name] = await ceilingOf(s, 1);
+    } finally {
+      pin(process.pid, allCpus());
+    }
   }
 
   // 2. The gateway (caches off: the scenarios measure the model path) and the naive server, side by side.
-  const { gw, bootS: bootReadyS } = await bootGateway({ GATEWAY_MODELS: gatewayModels(DEMO_MODELS), ...CACHES_OFF });
-  let naive: Awaited<ReturnType<typeof startNaive>> | undefined;
-  let cached: GatewayProcess | undefined;
+  const entries = [...DEMO_MODELS, ...int8Demo.map((m) => `${m}-int8`)].map((name) => ({ name, source: demoZip(name) })).concat([shapes.minilm, shapes.minilmInt8, shapes.distilbert].map((s) => ({ name: s.name, source: s.zip })));
+  const naiveLists = { embed: ['sts-demo', shapes.minilm.name], classify: ['classify-demo'], qa: ['qa-demo', shapes.distilbert.name] };
+  const [{ gw, bootS: bootReadyS }, naiveBooted] = await Promise.all([bootGateway(entries, CACHES_OFF), startNaive(models, naiveLists)]);
+  let naive: Awaited<ReturnType<typeof startNaive>> | undefined = naiveBooted;
+  let other: GatewayProcess | undefined;
+  const int8: Row[] = [];
+  let status: Awaited<ReturnType<typeof modelStatus>> = {};
   try {
-    naive = await startNaive(models);
+    status = await modelStatus(gw.url);
     for (const s of scenarios) {
       const servers = [['gateway', gw.url, s.gateway, gw.child.pid!], ['naive', naive.url, s.naive, naive.child.pid!]] as const;
+      const model = (s.gateway.body as { model?: string }).model;
       for (const [server, url, spec, pid] of servers) {
         if (!spec) continue;
         await load(url, spec.path, spec.body, 4, WARM_SECONDS);
-        for (const c of CONCURRENCY) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: c, seconds: SECONDS, gateway: server === 'gateway' }));
+        const cs = s.concurrency ?? (server === 'naive' && quick ? [32] : CONCURRENCY);
+        for (const c of cs) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: c, seconds: secondsOf(s), gateway: server === 'gateway', model }));
       }
       // Open loop (full run): a fixed arrival rate, 3/4 of the gateway's best closed-loop rate, for both servers.
-      if (!quick) {
+      if (!quick && !s.closedOnly) {
         const best = Math.max(...results.filter((r) => r.scenario === s.name && r.server === 'gateway').map((r) => r.rps as number));
         const rate = Math.max(1, Math.round(best * 0.75));
-        for (const [server, url, spec, pid] of servers) if (spec) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: 128, seconds: SECONDS, rate, gateway: server === 'gateway' }));
+        for (const [server, url, spec, pid] of servers) if (spec) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: 128, seconds: SECONDS, rate, gateway: server === 'gateway', model }));
       }
-      results.push({ scenario: s.name, server: 'ceiling', ...ceilings[s.name] });
+      results.push({ scenario: s.name, server: 'ceiling', ...(s.speedOnly ? { model: SPEED_ONLY } : {}), ...ceilings[s.name] });
+    }
+    // fp32 against int8: the output drift, through the gateway, on real inputs.
+    for (const s of scenarios.filter((x) => x.int8Of)) {
+      const fp32 = scenarios.find((x) => x.name === s.int8Of)!;
+      const [a, b] = [fp32.ceiling.model, s.ceiling.model];
+      const task = a === shapes.minilm.name ? 'sentence-similarity' : MODEL_TASK[a];
+      int8.push({ fp32: a, int8: b, fp32_scenario: fp32.name, int8_scenario: s.name, ...(fp32.speedOnly ? { model: SPEED_ONLY } : {}), batch_invariance_max_diff: { fp32: status[a]?.batch_invariance_max_diff, int8: status[b]?.batch_invariance_max_diff }, drift: await drift(gw.url, task, a, b) });
+      console.log(JSON.stringify(int8.at(-1)));
+    }
+
+    // 3. Pinned: the load generator on core 0, the server on core 1, against the ceiling on one thread.
+    if (pinned) {
+      const booted = await bootGateway(['sts-demo', shapes.minilm.name].map((name) => ({ name, source: name === 'sts-demo' ? demoZip(name) : shapes.minilm.zip })), { ...CACHES_OFF, GATEWAY_INFERENCE__WORKERS: '1' });
+      other = booted.gw;
+      pin(other.child.pid!, '1');
+      pin(naive.child.pid!, '1');
+      pinLoadGenerator('0');
+      try {
+        for (const s of scenarios.filter((x) => PINNED.includes(x.name))) {
+          const model = (s.gateway.body as { model?: string }).model;
+          for (const [server, url, spec, pid] of [['gateway', other.url, s.gateway, other.child.pid!], ['naive', naive.url, s.naive!, naive.child.pid!]] as const) {
+            await load(url, spec.path, spec.body, 4, WARM_SECONDS);
+            results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: 32, seconds: SECONDS, gateway: server === 'gateway', model, config: 'pinned' }));
+          }
+          results.push({ scenario: s.name, server: 'ceiling', config: 'pinned', ...(s.speedOnly ? { model: SPEED_ONLY } : {}), ...pinnedCeilings[s.name] });
+        }
+      } finally {
+        pinLoadGenerator(undefined);
+        await other.stop();
+        other = undefined;
+      }
     }
     naive.child.kill('SIGKILL');
     naive = undefined;
     await gw.stop();
 
-    // 3. What the caches do to a repeated-input workload: the same 64 sentences over and over, caches on.
-    const booted = await bootGateway({ GATEWAY_MODELS: gatewayModels(['sts-demo', 'qa-demo']) });
-    cached = booted.gw;
-    const repeated: Scenario = { ...SCENARIOS[0], name: 'embeddings, 64 repeated sentences' };
-    const repeatedQa: Scenario = { ...SCENARIOS[1], name: 'qa300, 64 repeated questions' };
+    // 4. The cache-hit path: the same 64 request bodies over and over, caches on.
+    other = (await bootGateway(['sts-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })), {})).gw;
+    const repeated: Scenario = { ...DEMO_SCENARIOS[0], name: 'embeddings, 64 repeated sentences' };
+    const repeatedQa: Scenario = { ...DEMO_SCENARIOS[1], name: 'qa300, 64 repeated questions' };
     for (const sc of [repeated, repeatedQa]) {
       // Each connection cycles through the same 64 bodies, after one pass that fills the cache (without it all
       // 32 connections send body 0 at once, then body 1…: concurrent identical requests all miss).
       const bodies = Array.from({ length: 64 }, (_, i) => JSON.parse(JSON.stringify(sc.gateway.body).replaceAll('[<id>]', String(i))) as unknown);
-      for (const b of bodies) await fetch(`${cached.url}${sc.gateway.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b), signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
-      const before = cacheCounts(await metricsText(cached.url));
-      const row = await point({ scenario: sc, server: 'gateway, caches on', url: cached.url, path: sc.gateway.path, body: bodies, pid: cached.child.pid!, connections: 32, seconds: quick ? 2 : SECONDS, gateway: true });
-      const after = cacheCounts(await metricsText(cached.url));
+      for (const b of bodies) await fetch(`${other.url}${sc.gateway.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b), signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
+      await load(other.url, sc.gateway.path, bodies, 32, WARM_SECONDS);
+      const before = cacheCounts(await metricsText(other.url));
+      const row = await point({ scenario: sc, server: 'gateway, caches on', url: other.url, path: sc.gateway.path, body: bodies, pid: other.child.pid!, connections: 32, seconds: SECONDS, gateway: true });
+      const after = cacheCounts(await metricsText(other.url));
       row.cache = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, { hits: v.hits - (before[k]?.hits ?? 0), misses: v.misses - (before[k]?.misses ?? 0) }]));
       results.push(row);
     }
+    await other.stop();
+    other = undefined;
   } finally {
     naive?.child.kill('SIGKILL');
     await gw.stop().catch(() => undefined);
-    await cached?.stop().catch(() => undefined);
+    await other?.stop().catch(() => undefined);
     rmSync(models, { recursive: true, force: true });
   }
 
-  const closed = (scenario: string, server: string, c: number) => results.find((r) => r.scenario === scenario && r.server === server && r.concurrency === c);
-  const ips = (scenario: string, server: string, c: number) => (closed(scenario, server, c)?.items_per_s as number) ?? NaN;
-  const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
-  const summary = {
-    embeddings_c32_vs_naive: ratio(ips('embeddings', 'gateway', 32), ips('embeddings', 'naive', 32)),
-    embeddings_c32_vs_ceiling: ratio(ips('embeddings', 'gateway', 32), ceilings.embeddings.items_per_s),
-    qa300_c32_vs_naive: ratio(ips('qa300', 'gateway', 32), ips('qa300', 'naive', 32)),
-    qa300_c32_vs_ceiling: ratio(ips('qa300', 'gateway', 32), ceilings.qa300.items_per_s),
-    boot_ready_s: Number(bootReadyS.toFixed(2)),
-    embeddings_c1_p99_ms: closed('embeddings', 'gateway', 1)?.p99_ms as number,
-    embeddings_c1_p99_budget_ms: Number((ceilings.embeddings.single_p99_ms + 5).toFixed(2)),
-    qa300_c1_p99_ms: closed('qa300', 'gateway', 1)?.p99_ms as number,
-    qa300_c1_p99_budget_ms: Number((ceilings.qa300.single_p99_ms + 5).toFixed(2)),
-  };
-  const out = { started: started.toISOString(), finished: new Date().toISOString(), quick, seconds_per_point: SECONDS, machine: { ...machineAtStart, loadavg_at_end: loadNow() }, summary, results };
+  // 5. Collection QA, per store (quick: the embedded SQLite store and a small collection).
+  const collections = await collectionBench({ quick, stores: quick ? ['sqlite'] : ['sqlite', 'postgres'] });
+  stopLoadGenerator();
+
+  const summary = summarize(results, ceilings, pinnedCeilings, int8, collections, scenarios, bootReadyS);
+  const out = { started: started.toISOString(), finished: new Date().toISOString(), wall_s: Math.round((performance.now() - t0) / 1000), quick, pinned, seconds_per_point: SECONDS, machine: { ...machineAtStart, loadavg_at_end: loadNow(), other_cpu_at_end: await otherLoad() }, speed_only_models: [shapes.minilm, shapes.minilmInt8, shapes.distilbert].map((s) => ({ name: s.name, like: s.like, parameters: s.params, max_length: s.maxLength })), summary, results, int8, collections };
   mkdirSync('bench/results', { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   writeFileSync(`bench/results/${stamp}.json`, JSON.stringify(out, null, 1));
   writeFileSync('bench/results/latest.json', JSON.stringify(out, null, 1));
   render();
   console.log(JSON.stringify(summary));
+  console.log(`bench: ${out.wall_s} s`);
+}
+
+/** The stable keys of bench/results/latest.json `summary` (docs/performance.md lists them with their targets). */
+function summarize(results: Row[], ceilings: Record<string, CeilingResult>, pinnedCeilings: Record<string, CeilingResult>, int8: Row[], collections: Row[], scenarios: Scenario[], bootReadyS: number): Record<string, number | null> {
+  const closed = (scenario: string, server: string, c: number, config?: string) => results.find((r) => r.scenario === scenario && r.server === server && r.concurrency === c && r.config === config);
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  const ratio = (a: unknown, b: unknown, digits = 2) => (num(a) !== null && num(b) !== null && (b as number) > 0 ? round((a as number) / (b as number), digits) : null);
+  const s: Record<string, number | null> = {};
+  for (const sc of scenarios) {
+    const k = sc.name;
+    const g32 = closed(k, 'gateway', 32);
+    const n32 = closed(k, 'naive', 32);
+    const c = ceilings[k];
+    s[`${k}_c32_items_per_s`] = num(g32?.items_per_s);
+    s[`${k}_c32_vs_ceiling`] = ratio(g32?.items_per_s, c.items_per_s);
+    s[`${k}_c32_cpu_ms_per_item`] = num(g32?.server_cpu_ms_per_item);
+    s[`${k}_ceiling_cpu_ms_per_item`] = num(c.cpu_ms_per_item);
+    s[`${k}_c32_cpu_vs_ceiling`] = ratio(g32?.server_cpu_ms_per_item, c.cpu_ms_per_item);
+    if (sc.naive) {
+      s[`${k}_c32_vs_naive`] = ratio(g32?.items_per_s, n32?.items_per_s);
+      s[`${k}_c32_naive_cpu_vs_gateway`] = ratio(n32?.server_cpu_ms_per_item, g32?.server_cpu_ms_per_item);
+    }
+    const g1 = closed(k, 'gateway', 1);
+    if (g1) {
+      s[`${k}_c1_p99_ms`] = num(g1.p99_ms);
+      s[`${k}_c1_p99_budget_ms`] = round(c.single_p99_ms + 5, 2);
+    }
+    if (pinnedCeilings[k]) {
+      const gp = closed(k, 'gateway', 32, 'pinned');
+      const np = closed(k, 'naive', 32, 'pinned');
+      s[`${k}_pinned_c32_vs_ceiling`] = ratio(gp?.items_per_s, pinnedCeilings[k].items_per_s);
+      s[`${k}_pinned_c32_vs_naive`] = ratio(gp?.items_per_s, np?.items_per_s);
+      s[`${k}_pinned_c32_cpu_vs_ceiling`] = ratio(gp?.server_cpu_ms_per_item, pinnedCeilings[k].cpu_ms_per_item);
+    }
+  }
+  const budgets = scenarios.filter((sc) => s[`${sc.name}_c1_p99_ms`] !== undefined);
+  s.c1_p99_budgets_met = budgets.filter((sc) => (s[`${sc.name}_c1_p99_ms`] ?? Infinity) <= (s[`${sc.name}_c1_p99_budget_ms`] ?? -Infinity)).length;
+  s.c1_p99_budgets_total = budgets.length;
+  for (const r of int8) {
+    const key = String(r.int8_scenario);
+    s[`${key}_vs_fp32_c32`] = ratio(closed(key, 'gateway', 32)?.items_per_s, closed(String(r.fp32_scenario), 'gateway', 32)?.items_per_s);
+    s[`${key}_vs_fp32_ceiling`] = ratio(ceilings[key]?.items_per_s, ceilings[String(r.fp32_scenario)]?.items_per_s);
+    s[`${key}_cpu_vs_fp32_c32`] = ratio(closed(key, 'gateway', 32)?.server_cpu_ms_per_item, closed(String(r.fp32_scenario), 'gateway', 32)?.server_cpu_ms_per_item);
+  }
+  s.int8_pairs = int8.length;
+  const hit = results.find((r) => r.scenario === 'embeddings, 64 repeated sentences');
+  const hitQa = results.find((r) => r.scenario === 'qa300, 64 repeated questions');
+  s.cache_hit_embeddings_cpu_us_per_request = hit ? round((hit.server_cpu_ms_per_item as number) * 1000, 1) : null;
+  s.cache_hit_embeddings_main_thread_us_per_request = hit ? round((hit.main_thread_cpu_ms_per_item as number) * 1000, 1) : null;
+  s.cache_hit_embeddings_rps = num(hit?.rps);
+  s.cache_hit_qa_cpu_us_per_request = hitQa ? round((hitQa.server_cpu_ms_per_item as number) * 1000, 1) : null;
+  s.cache_hit_qa_rps = num(hitQa?.rps);
+  for (const r of collections) {
+    if (r.scenario === 'collection-ingest') s[`collection_ingest_vs_ceiling_${r.store}`] = num(r.ratio_to_ceiling);
+    if (r.scenario === 'collection-qa' && r.concurrency === 1) s[`collection_qa_c1_p50_vs_ceiling_${r.store}`] = num(r.p50_ratio_to_ceiling);
+    if (r.scenario === 'collection-qa' && r.concurrency === 32) s[`collection_qa_c32_vs_ceiling_${r.store}`] = num(r.qps_ratio_to_ceiling);
+  }
+  s.collection_chunks = num(collections.find((r) => r.scenario === 'collection-ingest')?.chunks);
+  s.boot_ready_s = round(bootReadyS, 2);
+  return s;
 }
 
 main().then(

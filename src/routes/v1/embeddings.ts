@@ -26,7 +26,7 @@ const Embedding = Type.Object({
   embedding: Type.Union([Type.Array(Type.Number()), Type.String()]),
 });
 
-const Response = Type.Object({
+export const EmbeddingsResponse = Type.Object({
   object: Type.Literal('list'),
   data: Type.Array(Embedding),
   model: Type.String(),
@@ -38,6 +38,37 @@ function toBase64(v: Float32Array): string {
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 }
 
+export interface EmbeddingList {
+  object: 'list';
+  data: { object: 'embedding'; index: number; embedding: Float32Array | string }[];
+  model: string;
+  model_version: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+const finite = (v: Float32Array) => {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;
+  return true;
+};
+
+/**
+ * The 200 answer as fast-json-stringify writes it from `Response` (keys in schema order, each number as
+ * JavaScript prints it), straight from the Float32Arrays: no number[] copy per vector and no anyOf check of
+ * every vector against the union. Undefined where a vector has a non-finite value, so that the schema's own
+ * serializer answers exactly as before (Infinity as null, NaN as a serialization error).
+ */
+export function serializeEmbeddingList(r: EmbeddingList): string | undefined {
+  let data = '';
+  for (let i = 0; i < r.data.length; i++) {
+    const e = r.data[i].embedding;
+    if (typeof e !== 'string' && !finite(e)) return undefined;
+    data += `${i ? ',' : ''}{"object":"embedding","index":${r.data[i].index},"embedding":${typeof e === 'string' ? JSON.stringify(e) : `[${e.join(',')}]`}}`;
+  }
+  return `{"object":"list","data":[${data}],"model":${JSON.stringify(r.model)},"model_version":${JSON.stringify(r.model_version)},"usage":{"prompt_tokens":${r.usage.prompt_tokens},"total_tokens":${r.usage.total_tokens}}}`;
+}
+
+const JSON_UTF8 = 'application/json; charset=utf-8';
+
 /** OpenAI-compatible embeddings: the `openai` client pointed at the gateway works unchanged. */
 const embeddings: FastifyPluginAsyncTypebox = async (app) => {
   const { limits } = app.config;
@@ -46,9 +77,9 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['sentence-similarity'],
       description: 'OpenAI-style embeddings: sentence vectors pooled and normalised as the model\'s own library does (sentence-transformers\' modules; L2-normalised for models without them).',
       body: Body,
-      response: { 200: Response, ...inferenceErrors },
+      response: { 200: EmbeddingsResponse, ...inferenceErrors },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const list = Array.isArray(req.body.input);
       const texts = list ? (req.body.input as string[]) : [req.body.input as string];
       checkBatch('input', texts.length, limits.maxBatchItems);
@@ -60,12 +91,16 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
         throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${dim} dimensions; "dimensions" must be ${dim} or omitted`);
       }
       const b64 = req.body.encoding_format === 'base64';
-      return {
-        object: 'list' as const,
-        data: vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: b64 ? toBase64(v) : Array.from(v) })),
-        model: model.name, model_version: model.version,
+      const answer: EmbeddingList = {
+        object: 'list',
+        data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: b64 ? toBase64(v) : v })),
+        model: model.name,
+        model_version: model.version,
         usage: { prompt_tokens: tokens, total_tokens: tokens },
       };
+      const text = serializeEmbeddingList(answer);
+      if (text !== undefined) return reply.type(JSON_UTF8).send(text);
+      return { ...answer, data: answer.data.map((d) => ({ ...d, embedding: typeof d.embedding === 'string' ? d.embedding : Array.from(d.embedding) })) };
     },
   });
 };
