@@ -73,7 +73,11 @@ describe('ops endpoints', () => {
 
   it('exposes Prometheus metrics for requests, errors by code, timings, batch sizes and models', async () => {
     await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: 'x', model: 'nope' } });
+    expect((await app.inject('/no/such/route')).statusCode).toBe(404);
     const text = (await app.inject('/metrics')).body;
+    // Each route counts under its own URL pattern (once per request), unknown URLs under one label.
+    expect(text).toMatch(/gateway_requests_total\{route="\/v1\/classify",method="POST",status="404"\} 1\n/);
+    expect(text).toMatch(/gateway_requests_total\{route="unmatched",method="GET",status="404"\} 1\n/);
     expect(text).toMatch(/gateway_requests_total\{route="\/v1\/embeddings",method="POST",status="200"\} \d+/);
     expect(text).toMatch(/gateway_errors_total\{code="model_not_found"\} [1-9]/);
     expect(text).toMatch(/gateway_batch_size_count\{model="sts-demo"\} [1-9]/);

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const MS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -67,12 +67,15 @@ declare module 'fastify' {
   }
 }
 
-/** Prometheus metrics; its own registry per app, so several apps (tests) never collide. */
+/**
+ * Prometheus metrics; its own registry per app, so several apps (tests) never collide. Each route gets its own
+ * onResponse hook that knows its URL (the `route` label): reading request.routeOptions builds a new object on
+ * every access. Requests that match no route are counted by one global hook as "unmatched".
+ */
 async function metricsPlugin(app: FastifyInstance) {
   const metrics = createMetrics();
   app.decorate('metrics', metrics);
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+  const record = (route: string, request: FastifyRequest, reply: FastifyReply) => {
     metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.duration.observe({ route }, reply.elapsedTime / 1000);
     const t = request.timings;
@@ -80,6 +83,18 @@ async function metricsPlugin(app: FastifyInstance) {
       metrics.queue.observe({ model: t.model }, t.queueMs / 1000);
       metrics.tokenize.observe({ model: t.model }, t.tokenizeMs / 1000);
     }
+  };
+  app.addHook('onRoute', (route) => {
+    const url = route.url;
+    const hook: onResponseHookHandler = (request, reply, done) => {
+      record(url, request, reply);
+      done();
+    };
+    route.onResponse = [...(route.onResponse === undefined ? [] : [route.onResponse].flat()), hook];
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) record('unmatched', request, reply);
+    done();
   });
 }
 
