@@ -5,5 +5,13 @@ import type { ServiceContext } from '../services/context.ts';
 export function ctxOf(req: FastifyRequest): ServiceContext {
   const cc = req.headers['cache-control'];
   const fresh = typeof cc === 'string' && /\bno-(cache|store)\b/i.test(cc);
-  return { signal: req.abortSignal, timings: req.timings, caches: req.server.caches, fresh };
+  return {
+    // Read only when work is queued: a request answered from a cache never builds its abort controller.
+    get signal() {
+      return req.abortSignal;
+    },
+    timings: req.timings,
+    caches: req.server.caches,
+    fresh,
+  };
 }

@@ -124,7 +124,7 @@ export class CollectionService {
     if ((await this.store.listCollections()).length >= this.limits.maxCollections) {
       throw new GatewayError('too_large', `the gateway holds ${this.limits.maxCollections} collections, its limit; delete one first`, { details: { limit: this.limits.maxCollections } });
     }
-    const model = await this.models.resolve('sentence-similarity', input.embedding_model, lease);
+    const model = await this.models.resolve('sentence-similarity', input.embedding_model ?? this.limits.embeddingModel, lease);
     const window = model.manifest.maxLength;
     const maxTokens = input.chunking?.max_tokens ?? Math.min(window, this.limits.defaultChunkTokens);
     if (maxTokens > window) throw new GatewayError('invalid_request', `chunking.max_tokens is ${maxTokens}; model "${model.name}" reads at most ${window} tokens`);

@@ -210,7 +210,7 @@ const collections: FastifyPluginAsyncTypebox = async (app) => {
     config: write,
     schema: {
       tags,
-      description: 'Create a collection. Its chunks are embedded by `embedding_model` (the default sentence-similarity model when omitted), whose version it remembers.',
+      description: 'Create a collection. Its chunks are embedded by `embedding_model` (when omitted: `collections.embeddingModel` from the config, else the default sentence-similarity model), whose version it remembers.',
       body: Type.Object(
         {
           name: Name,

@@ -52,6 +52,21 @@ const finite = (v: Float32Array) => {
 };
 
 /**
+ * Each vector's JSON text, kept beside the vector for as long as the vector lives: a vector served from the
+ * embedding cache is the cached Float32Array itself, so a repeated input's numbers are printed once, not per
+ * request (printing 128 floats was the largest cost of a cache hit). Undefined for a vector with a non-finite value.
+ */
+const vectorText = new WeakMap<Float32Array, string | undefined>();
+function textOf(v: Float32Array): string | undefined {
+  let t = vectorText.get(v);
+  if (t === undefined && !vectorText.has(v)) {
+    t = finite(v) ? `[${v.join(',')}]` : undefined;
+    vectorText.set(v, t);
+  }
+  return t;
+}
+
+/**
  * The 200 answer as fast-json-stringify writes it from `Response` (keys in schema order, each number as
  * JavaScript prints it), straight from the Float32Arrays: no number[] copy per vector and no anyOf check of
  * every vector against the union. Undefined where a vector has a non-finite value, so that the schema's own
@@ -61,8 +76,9 @@ export function serializeEmbeddingList(r: EmbeddingList): string | undefined {
   let data = '';
   for (let i = 0; i < r.data.length; i++) {
     const e = r.data[i].embedding;
-    if (typeof e !== 'string' && !finite(e)) return undefined;
-    data += `${i ? ',' : ''}{"object":"embedding","index":${r.data[i].index},"embedding":${typeof e === 'string' ? JSON.stringify(e) : `[${e.join(',')}]`}}`;
+    const text = typeof e === 'string' ? JSON.stringify(e) : textOf(e);
+    if (text === undefined) return undefined;
+    data += `${i ? ',' : ''}{"object":"embedding","index":${r.data[i].index},"embedding":${text}}`;
   }
   return `{"object":"list","data":[${data}],"model":${JSON.stringify(r.model)},"model_version":${JSON.stringify(r.model_version)},"usage":{"prompt_tokens":${r.usage.prompt_tokens},"total_tokens":${r.usage.total_tokens}}}`;
 }
