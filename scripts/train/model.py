@@ -264,10 +264,11 @@ class LexicalQA(nn.Module):
         nid = self.norm_ids[input_ids]
         ex = (input_ids[:, :, None] == input_ids[:, None, :]).to(torch.float32)
         nm = (nid[:, :, None] == nid[:, None, :]).to(torch.float32)
-        c_ex = (torch.matmul(ex, q[:, :, None])[..., 0] > 0).to(torch.float32) * cx
-        c_nm = (torch.matmul(nm, q[:, :, None])[..., 0] > 0).to(torch.float32) * cx
-        q_ex = (torch.matmul(ex, cx[:, :, None])[..., 0] > 0).to(torch.float32) * q
-        q_nm = (torch.matmul(nm, cx[:, :, None])[..., 0] > 0).to(torch.float32) * q
+        sides = torch.stack([q, cx], -1)  # [b, t, 2]: how many question / context tokens each token equals (exact counts)
+        hit_ex = (torch.matmul(ex, sides) > 0).to(torch.float32)
+        hit_nm = (torch.matmul(nm, sides) > 0).to(torch.float32)
+        c_ex, q_ex = hit_ex[..., 0] * cx, hit_ex[..., 1] * q
+        c_nm, q_nm = hit_nm[..., 0] * cx, hit_nm[..., 1] * q
         kind = (c_nm + c_ex + 3 * q_nm + q_ex).long()  # 0, 1 (norm), 2 (exact, implies norm), 3, 4
         w = self.idf[input_ids] * c_nm
         sig = torch.stack([c_ex, c_nm, w], 1)  # [b, 3, t]

@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper, TensorProto
 from common import WORK, seed_all
 from model import Config, LexicalQA, LexicalRanker, EmbedModel
 
+FUSED = os.environ.get("INT8_FUSED", "1") == "1"
 RUNS = {"qa-demo": os.path.join(WORK, "qa", "qa-demo"), "rerank-demo": os.path.join(WORK, "ret", "rerank-demo"),
         "retrieve-demo": os.path.join(WORK, "ret", "retrieve-demo")}
 
@@ -85,7 +86,20 @@ def quantize_graph(onnx_model, torch_model, name):
     inits = {i.name: i for i in g.initializer}
     linears = activation_ranges(torch_model, name)
     nodes, new_inits, n_q = [], [], 0
+    # MatMul output consumed only by an Add with a constant 1-D bias: that Add can be folded into MatMulIntegerToFloat
+    uses = {}
     for n in g.node:
+        for i in n.input:
+            uses.setdefault(i, []).append(n)
+    consumers, skip = {}, set()
+    for n in g.node:
+        if n.op_type == "Add":
+            for x, b in ((n.input[0], n.input[1]), (n.input[1], n.input[0])):
+                if len(uses.get(x, [])) == 1 and b in inits and len(inits[b].dims) == 1:
+                    consumers[x] = (n, b)
+    for n in g.node:
+        if n.output and n.output[0] in skip:
+            continue
         w_name = n.input[1] if n.op_type == "MatMul" and len(n.input) > 1 else None
         if w_name in inits and len(inits[w_name].dims) == 2:
             w = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # [in, out] = Linear.weight.T
@@ -100,12 +114,21 @@ def quantize_graph(onnx_model, torch_model, name):
             base = w_name.replace(".", "_").replace(":", "_")
             x = n.input[0]
             new_inits += [numpy_helper.from_array(w_q, base + "_q"), numpy_helper.from_array(np.zeros(w.shape[1], np.int8), base + "_zpw"),
-                          numpy_helper.from_array(np.array(s_x, np.float32), base + "_sx"), numpy_helper.from_array(np.array(zp_x, np.uint8), base + "_zpx"),
-                          numpy_helper.from_array((s_x * s_w).astype(np.float32), base + "_s")]
+                          numpy_helper.from_array(np.array(s_x, np.float32), base + "_sx"), numpy_helper.from_array(np.array(zp_x, np.uint8), base + "_zpx")]
             nodes.append(helper.make_node("QuantizeLinear", [x, base + "_sx", base + "_zpx"], [base + "_xq"]))
-            nodes.append(helper.make_node("MatMulInteger", [base + "_xq", base + "_q", base + "_zpx", base + "_zpw"], [base + "_i32"]))
-            nodes.append(helper.make_node("Cast", [base + "_i32"], [base + "_f"], to=TensorProto.FLOAT))
-            nodes.append(helper.make_node("Mul", [base + "_f", base + "_s"], list(n.output)))
+            if FUSED:  # ONNX Runtime's contrib kernel: int8 GEMM, rescale to float and the bias in one pass
+                new_inits.append(numpy_helper.from_array(s_w.astype(np.float32), base + "_sw"))
+                ins = [base + "_xq", base + "_q", base + "_sx", base + "_sw", base + "_zpx", base + "_zpw"]
+                out = list(n.output)
+                bias_add = consumers.get(n.output[0])
+                if bias_add is not None:  # MatMul -> Add(bias): the bias goes into the kernel, the Add is dropped
+                    ins.append(bias_add[1]); out = list(bias_add[0].output); skip.add(bias_add[0].output[0])
+                nodes.append(helper.make_node("MatMulIntegerToFloat", ins, out, domain="com.microsoft"))
+            else:
+                new_inits.append(numpy_helper.from_array((s_x * s_w).astype(np.float32), base + "_s"))
+                nodes.append(helper.make_node("MatMulInteger", [base + "_xq", base + "_q", base + "_zpx", base + "_zpw"], [base + "_i32"]))
+                nodes.append(helper.make_node("Cast", [base + "_i32"], [base + "_f"], to=TensorProto.FLOAT))
+                nodes.append(helper.make_node("Mul", [base + "_f", base + "_s"], list(n.output)))
             inits.pop(w_name); n_q += 1
         elif n.op_type == "Gather" and n.input[0] == "enc.word.weight":
             w = numpy_helper.to_array(inits["enc.word.weight"]).astype(np.float32)
@@ -121,6 +144,8 @@ def quantize_graph(onnx_model, torch_model, name):
             nodes.append(n)
     del g.node[:]; g.node.extend(nodes)
     del g.initializer[:]; g.initializer.extend(list(inits.values()) + new_inits)
+    if FUSED and not any(o.domain == "com.microsoft" for o in onnx_model.opset_import):
+        onnx_model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.checker.check_model(onnx_model)
     return onnx_model, n_q
 

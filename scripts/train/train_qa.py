@@ -5,7 +5,10 @@ env:   QA_LAYERS (2), QA_HIDDEN (128), QA_FFN (4 x hidden), QA_HEADS (4), QA_STE
        QA_STOP_AT (end this invocation after that many steps; a later call resumes from the checkpoint),
        BS (32), LR (1e-3), EMB_INIT (a .npy [vocab, hidden] to start the word embeddings from),
        EVAL_EVERY (seconds between quick dev checks, 1800), CKPT_EVERY (seconds, 600),
-       FEEDBACK_FILE (a SQuAD 2.0 JSON mixed into training; FEEDBACK_HOLDOUT, default 0.2, of it is held out).
+       QA_INIT (a weights.pt to start from, e.g. qa-demo's, for fine-tuning on feedback),
+       FEEDBACK_FILE (a SQuAD 2.0 JSON mixed into training; FEEDBACK_HOLDOUT, default 0.2, of it is held out and written to
+       RUN/feedback_holdout.jsonl, which eval_qa.ts --pairs reads, for a before/after measurement), FEEDBACK_REPEAT (times
+       the feedback windows are repeated in the training rows, default 1).
 The quick dev check is a Python copy of the gateway's answerSpans (softmax over [CLS] + context, p_start * p_end,
 max 30 tokens, spans widened to words) on a fixed 1,000-question new_wiki sample; eval_qa.ts gives the real figures.
 """
@@ -157,7 +160,7 @@ def load_train():
     rows = pickle.load(open(os.path.join(QA, "train.pkl"), "rb"))
     fb = env("FEEDBACK_FILE")
     if fb:
-        rows += feedback_rows(fb)
+        rows += feedback_rows(fb) * int(env("FEEDBACK_REPEAT", 1))
     return rows
 
 
@@ -229,6 +232,9 @@ def main():
         model.load_state_dict(c["model"]); opt.load_state_dict(c["opt"]); state = c["state"]; sch.step_n = state["step"]
         torch.set_rng_state(c["torch_rng"])
         log(f"resumed at step {state['step']} (epoch {state['epoch']}, batch {state['batch']}, {state['seconds']:.0f} s trained)")
+    elif env("QA_INIT"):  # continue from a trained reader (e.g. fine-tuning on feedback)
+        model.load_state_dict(torch.load(env("QA_INIT")))
+        log("weights from", env("QA_INIT"))
     elif env("EMB_INIT"):
         w = torch.from_numpy(np.load(env("EMB_INIT"))).float()
         with torch.no_grad():
