@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
 # Rebuild the demo model zoo (models/*.zip) from offline sources. Not run in CI.
-# Needs: Debian bookworm with apt lists (apt-get update), node_modules installed (npm ci), root for apt-get.
-# Wall time on a shared 2-core VM: see models/README.md.
+# Needs: Debian bookworm with apt lists (apt-get update), node_modules installed (npm ci), root for apt-get, and the
+# shared data folder ../shared/data (SHARED_DATA overrides it). Wall time per stage on a shared 2-core VM: models/README.md.
+#
+# Every stage is resumable: it is skipped when its outputs exist, and the long training stages continue from their last
+# checkpoint (saved every 10 minutes) when re-run after an interruption. Delete a stage's outputs under $TRAIN_WORK to
+# redo it. Each stage runs on one CPU thread (nice 10) and takes at most about two hours.
+#   bash scripts/train/build-all.sh [--data-only] [--only STAGE...]
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=/usr/bin/python3   # Debian's python, which sees python3-torch / python3-onnx
-export PRETRAINED="${TRAIN_WORK:-$PWD/.work}/pretrained.pt"
+PY="nice -n 10 /usr/bin/python3"   # Debian's python, which sees python3-torch / python3-onnx
 export TRAIN_WORK="${TRAIN_WORK:-$PWD/.work}"   # cache/work folder (gitignored)
+export PRETRAINED="$TRAIN_WORK/pretrained.pt"
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # one core: torch.set_num_threads(1) alone leaves OpenBLAS threads
 WORK="$TRAIN_WORK"
 mkdir -p "$WORK"
-DATA_ONLY=0; [ "${1:-}" = "--data-only" ] && DATA_ONLY=1   # stop after the datasets (timing, reproducibility checks)
-start=$(date +%s)
+DATA_ONLY=0; ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data-only) DATA_ONLY=1 ;;
+    --only) shift; ONLY="$ONLY $1" ;;
+  esac
+  shift
+done
+TIMES="$WORK/stage_times.jsonl"
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
+# stage NAME DONE-FILE COMMAND...: run unless DONE-FILE exists (or --only lists other stages); log its wall time
+stage() {
+  local name=$1 done=$2; shift 2
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
+  if [ -e "$done" ]; then step "$name: done already ($done)"; return 0; fi
+  step "$name"
+  local t0; t0=$(date +%s)
+  "$@"
+  printf '{"stage": "%s", "seconds": %d, "finished": "%s"}\n' "$name" $(( $(date +%s) - t0 )) "$(date -u +%FT%TZ)" >> "$TIMES"
+}
 
 step "system packages"
 need=()
@@ -20,49 +43,50 @@ for p in python3-torch python3-onnx python3-numpy libopenblas0-pthread wordnet-b
 done
 if [ ${#need[@]} -gt 0 ]; then apt-get update && apt-get install -y "${need[@]}"; fi
 
-step "Debian Translation-en (long descriptions), verified against the release's InRelease"
-if [ ! -s "$WORK/Translation-en.xz" ]; then
+translation() {
   inrel=$(ls /var/lib/apt/lists/*debian_dists_bookworm_InRelease | head -1)
   sha=$(awk '/^SHA256:/{f=1;next} /^[A-Za-z]/{f=0} f && $3=="main/i18n/Translation-en.xz"{print $1}' "$inrel")
   /usr/lib/apt/apt-helper download-file http://deb.debian.org/debian/dists/bookworm/main/i18n/Translation-en.xz \
     "$WORK/Translation-en.xz" "SHA256:$sha"
-fi
+}
+corpora() { $PY data_debian.py && $PY data_wordnet.py && $PY build_tokenizer.py && $PY sgns.py 128 3; }
+datasets() {
+  $PY data_qa.py && $PY qa_lexicon.py && $PY data_retrieval.py
+  $PY data_classify.py && $PY data_essay.py && $PY data_sts.py
+}
+stage translation "$WORK/Translation-en.xz" translation
+stage tokenizer "$WORK/emb_128.npy" corpora         # Debian/WordNet corpora, WordPiece tokenizer, skip-gram embeddings
+stage datasets "$WORK/sts.pkl" datasets             # QA windows, lexicon, retrieval pairs + BM25, zoo task data
+if [ $DATA_ONLY = 1 ]; then step "datasets done"; exit 0; fi
 
-step "corpora and tokenizer"
-$PY data_debian.py
-$PY data_wordnet.py
-$PY build_tokenizer.py
+# qa-demo: one schedule of QA_STEPS steps, run as two stages of about two hours (the second resumes the checkpoint).
+QA_STEPS=${QA_STEPS:-24000}
+qa_train_1() { QA_STEPS=$QA_STEPS QA_STOP_AT=$((QA_STEPS / 2)) EMB_INIT="$WORK/emb_128.npy" $PY train_qa.py qa-demo && touch "$WORK/qa/qa-demo/stage1.done"; }
+qa_train_2() { QA_STEPS=$QA_STEPS EMB_INIT="$WORK/emb_128.npy" $PY train_qa.py qa-demo; }
+stage qa-train-1 "$WORK/qa/qa-demo/stage1.done" qa_train_1
+stage qa-train-2 "$WORK/qa/qa-demo/model.onnx" qa_train_2
 
-step "task datasets (tokenized with the Rust tokenizer the gateway uses)"
-$PY data_classify.py
-$PY data_essay.py
-$PY data_sts.py
-$PY data_qa.py
+# rerank-demo starts from the QA reader's weights; retrieve-demo from the skip-gram embeddings.
+rerank() { INIT="$WORK/qa/qa-demo/weights.pt" STEPS="${RERANK_STEPS:-6000}" $PY train_rank.py rerank rerank-demo; }
+retrieve() { INIT="$WORK/emb_128.npy" STEPS="${RETRIEVE_STEPS:-3000}" $PY train_rank.py retrieve retrieve-demo; }
+stage rerank "$WORK/ret/rerank-demo/model.onnx" rerank
+stage retrieve "$WORK/ret/retrieve-demo/model.onnx" retrieve
 
-if [ $DATA_ONLY = 1 ]; then step "datasets done in $(( $(date +%s) - start )) s"; exit 0; fi
-
-step "MLM pre-training of the shared encoder (as run for the shipped models: 400 steps, then 1000 more of a 4000-step schedule)"
-rm -f "$WORK/corpus.tok.jsonl" "$WORK/pretrained.pt"
-$PY pretrain.py 400
-$PY pretrain.py 4000 --resume --stop-at "${PRETRAIN_STOP_AT:-1000}"
-
-step "fine-tuning in two chains, one torch thread each"
+# The shared MLM encoder and the zoo models fine-tuned from it.
+pretrain() { $PY pretrain.py "${PRETRAIN_STEPS:-2500}" && touch "$WORK/pretrained.done"; }
 ft() { $PY finetune.py "$@" > "$WORK/ft-$1.log" 2>&1 || { tail -20 "$WORK/ft-$1.log"; return 1; }; }
-# Each model is fine-tuned once, as shipped. (Continuing qa-demo for 600 and essay-demo for 700 more steps at LR 4e-4
-# from their weights, INIT_FROM=.../weights.pt, was tried and was not better on dev, so it is not part of the build.)
-( ft qa-demo "${QA_STEPS:-2000}" ) & qa=$!
-ft essay-demo "${ESSAY_STEPS:-1000}"
-ft essay-demo-bands "${ESSAY_STEPS:-1000}"
-ft classify-demo "${CLASSIFY_STEPS:-1200}"
-CONTRASTIVE_STEPS="${STS_CONTRASTIVE_STEPS:-1000}" ft sts-demo "${STS_STEPS:-500}"
-wait $qa
+sts() { CONTRASTIVE_STEPS="${STS_CONTRASTIVE_STEPS:-1000}" ft sts-demo "${STS_STEPS:-500}"; }
+stage pretrain "$WORK/pretrained.done" pretrain
+stage sts-demo "$WORK/out/sts-demo/model.onnx" sts
+stage classify-demo "$WORK/out/classify-demo/model.onnx" ft classify-demo "${CLASSIFY_STEPS:-1200}"
+stage essay-demo "$WORK/out/essay-demo/model.onnx" ft essay-demo "${ESSAY_STEPS:-1000}"
+stage essay-demo-bands "$WORK/out/essay-demo-bands/model.onnx" ft essay-demo-bands "${ESSAY_STEPS:-1000}"
 
+# int8 (static activation scales, batch-invariant), evaluation the way the gateway runs the models, packaging.
+stage int8 "$WORK/int8.json" $PY quantize.py qa-demo rerank-demo retrieve-demo
+evaluate() { $PY evaluate_all.py && touch "$WORK/eval.done"; }
+stage evaluate "$WORK/eval.done" evaluate
 step "validate with onnxruntime-node and package"
-$PY package.py qa-demo sts-demo essay-demo essay-demo-bands classify-demo
-step "int8 batch-invariance measurement and models/README.md"
-$PY quantize_check.py qa-demo sts-demo essay-demo essay-demo-bands classify-demo
-secs=$(( $(date +%s) - start ))
-printf '["Measured wall time of the last full `npm run models:build`: %d min %02d s."]\n' $((secs / 60)) $((secs % 60)) > "$WORK/rebuild_lines.json"
-$PY quantize_findings.py
+$PY package.py
 $PY write_readme.py
-step "done in $(( $(date +%s) - start )) s"
+step "done; stage wall times in $TIMES"

@@ -1,14 +1,40 @@
 """Build the shared corpus and learn one WordPiece vocabulary (BPE-style merges, as HF's WordPiece trainer does).
 
+Corpus: English expository prose (../shared/data/prose: OpenStax textbooks, the SQuAD train articles), the contexts and
+questions of the QA *training* files (QED/NQ train, COVID-QA; never the dev sets), Debian package descriptions and
+WordNet glosses (held-out 'test' packages and synsets excluded) and STS-B train sentences.
+
 Writes .work/corpus.txt (one document per line) and .work/tokenizer.json in Hugging Face format:
-BertNormalizer(lowercase), BertPreTokenizer, WordPiece(##), TemplateProcessing [CLS] $A [SEP] $B:1 [SEP]:1.
+BertNormalizer (cased by default: CASED=0 lower-cases), BertPreTokenizer, WordPiece(##),
+TemplateProcessing [CLS] $A [SEP] $B:1 [SEP]:1.
 """
-import collections, csv, heapq, json, os, re, sys, unicodedata
+import collections, csv, glob, gzip, heapq, json, os, re, sys, unicodedata
 from common import WORK, read_jsonl, split_of
 
-VOCAB_SIZE = int(os.environ.get("VOCAB_SIZE", 8192))
+VOCAB_SIZE = int(os.environ.get("VOCAB_SIZE", 16384))
+CASED = os.environ.get("CASED", "1") == "1"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-STS = "/work/shared/data/stsbenchmark"
+SHARED = os.environ.get("SHARED_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/data"))
+STS = os.path.join(SHARED, "stsbenchmark")
+PROSE = os.path.join(SHARED, "prose")
+QA = os.path.join(SHARED, "qa-train")
+QA_TRAIN_FILES = ["squad_v1.0_train.json.gz", "qed_nq_train.json", "covidqa_deepset_200423.json"]
+
+
+def load_squad(name):
+    path = os.path.join(QA, name)
+    with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else open(path, encoding="utf-8")) as fh:
+        return json.load(fh)["data"]
+
+
+def prose_blocks():
+    """Blocks (paragraphs) of the prose files; title and heading lines are kept as short blocks."""
+    for path in sorted(glob.glob(os.path.join(PROSE, "*.txt"))):
+        with open(path, encoding="utf-8") as fh:
+            for block in fh.read().split("\n\n"):
+                block = " ".join(block.split())
+                if block:
+                    yield block
 
 
 def sts_rows(split):
@@ -35,6 +61,15 @@ def build_corpus():
         docs.append(", ".join(s["words"]) + ": " + s["gloss"] + (". " + " ".join(s["examples"]) if s["examples"] else ""))
     for _, a, b in sts_rows("train"):
         docs.append(a); docs.append(b)
+    docs += list(prose_blocks())  # includes the SQuAD train paragraphs (the wikipedia file)
+    for name in QA_TRAIN_FILES[1:]:
+        for art in load_squad(name):
+            for p in art["paragraphs"]:
+                docs.append(p["context"])
+    for name in QA_TRAIN_FILES:
+        for art in load_squad(name):
+            for p in art["paragraphs"]:
+                docs.append(" ".join(q["question"] for q in p["qas"]))
     with open(os.path.join(WORK, "corpus.txt"), "w") as fh:
         for d in docs:
             fh.write(d.replace("\n", " ") + "\n")
@@ -49,19 +84,29 @@ def is_punct(ch):
 
 
 def normalize(t):
-    t = "".join(c for c in unicodedata.normalize("NFD", t.lower()) if unicodedata.category(c) != "Mn")
+    if not CASED:
+        t = "".join(c for c in unicodedata.normalize("NFD", t.lower()) if unicodedata.category(c) != "Mn")
     return t
 
 
+PUNCT_CACHE = {}
+
+
 def pretokenize(t):
+    """BertPreTokenizer: split on whitespace, every punctuation character is a word of its own."""
     out = []
     for w in normalize(t).split():
+        if w.isalnum():
+            out.append(w); continue
         cur = ""
         for ch in w:
-            if is_punct(ch) or unicodedata.category(ch) in ("Cc", "Cf"):
+            p = PUNCT_CACHE.get(ch)
+            if p is None:
+                p = PUNCT_CACHE[ch] = 2 if is_punct(ch) else 1 if unicodedata.category(ch) in ("Cc", "Cf") else 0
+            if p:
                 if cur: out.append(cur)
                 cur = ""
-                if is_punct(ch): out.append(ch)
+                if p == 2: out.append(ch)
             else:
                 cur += ch
         if cur: out.append(cur)
@@ -127,7 +172,7 @@ def tokenizer_json(vocab):
     cls, sep = ids["[CLS]"], ids["[SEP]"]
     return {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None, "lowercase": True},
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None, "lowercase": not CASED},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
         "post_processor": {"type": "TemplateProcessing",
             "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
@@ -147,7 +192,7 @@ def main():
     with open(os.path.join(WORK, "tokenizer.json"), "w") as fh:
         json.dump(tokenizer_json(vocab), fh, ensure_ascii=False, indent=1)
     with open(os.path.join(WORK, "tokenizer_config.json"), "w") as fh:
-        json.dump({"tokenizer_class": "BertTokenizerFast", "do_lower_case": True, "model_max_length": 256,
+        json.dump({"tokenizer_class": "BertTokenizerFast", "do_lower_case": not CASED, "model_max_length": 256,
                    "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
                    "clean_up_tokenization_spaces": True, "strip_accents": None, "tokenize_chinese_chars": True}, fh, indent=1)
     with open(os.path.join(WORK, "special_tokens_map.json"), "w") as fh:

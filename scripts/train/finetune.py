@@ -1,7 +1,7 @@
 """Fine-tune the pre-trained shared encoder for one demo model, evaluate it against a trivial baseline on held-out
 data, and export ONNX (opset 14, dynamic batch/sequence). Writes .work/out/<name>/{model.onnx, metrics.json, config.json}.
 
-usage: finetune.py NAME STEPS      NAME in qa-demo, sts-demo, essay-demo, essay-demo-bands, classify-demo
+usage: finetune.py NAME STEPS      NAME in sts-demo, essay-demo, essay-demo-bands, classify-demo (qa-demo: train_qa.py)
 env:   PRETRAINED (default .work/pretrained.pt), BS, LR, CONTRASTIVE_STEPS (sts-demo)
 """
 import collections, json, math, os, pickle, random, re, string, sys, time
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from common import WORK, HERE, TOPICAL, SEED, seed_all
-from model import Config, QAModel, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean
+from model import Config, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean
 
 NAME, STEPS = sys.argv[1], int(sys.argv[2])
 OUT = os.path.join(WORK, "out", NAME)
@@ -92,24 +92,6 @@ def macro_f1(y, p, n):
         fn = sum(1 for a, b in zip(y, p) if a == c and b != c)
         f.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return float(np.mean(f))
-
-
-def squad_norm(s):
-    s = s.lower(); s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def em_f1(pred, gold):
-    if not gold or not pred:
-        return float(pred == gold), float(pred == gold)
-    p, g = squad_norm(pred).split(), squad_norm(gold).split()
-    em = float(p == g)
-    common = collections.Counter(p) & collections.Counter(g); ns = sum(common.values())
-    if ns == 0:
-        return em, 0.0
-    pr, rc = ns / len(p), ns / len(g)
-    return em, 2 * pr * rc / (pr + rc)
 
 
 # ---------- generic loop ----------
@@ -222,60 +204,6 @@ def run_essay(cfg, bs, lr, bands):
     return model, m, secs, info, extra, data["test"][:8]
 
 
-def qa_decode(o, r, max_answer=64):
-    st, en = o
-    ctx = [i for i, s in enumerate(r["seq"]) if s == 1 and i < len(st)]
-    best, bs_, be = -1e9, 0, 0
-    for i in ctx:
-        for j in ctx:
-            if j < i or j - i >= max_answer:
-                continue
-            sc = st[i] + en[j]
-            if sc > best:
-                best, bs_, be = sc, i, j
-    null = st[0] + en[0]
-    if null >= best:
-        return ""
-    return r["b"][r["offs"][bs_][0]:r["offs"][be][1]]
-
-
-def first_sentence(ctx):
-    return re.split(r"(?<=[.!?])\s+", ctx)[0]
-
-
-def qa_eval(model, rows):
-    outs = predict(model, rows)
-    res = {"all": [], "has": [], "no": []}; base_first, base_null = [], []
-    per_fact = collections.defaultdict(list)
-    for o, r in zip(outs, rows):
-        gold = r["b"][r["ans"][0]:r["ans"][1]] if r["ans"] else ""
-        e = em_f1(qa_decode(o, r), gold)
-        res["all"].append(e); res["has" if gold else "no"].append(e); per_fact[r["fact"]].append(e)
-        base_first.append(em_f1(first_sentence(r["b"]), gold)); base_null.append(em_f1("", gold))
-    f = lambda xs: {"em": 100 * float(np.mean([x[0] for x in xs])), "f1": 100 * float(np.mean([x[1] for x in xs])), "n": len(xs)}
-    return {"overall": f(res["all"]), "answerable": f(res["has"]), "unanswerable": f(res["no"]),
-            "baseline_first_sentence": f(base_first), "baseline_always_no_answer": f(base_null),
-            "by_fact": {k: f(v) for k, v in sorted(per_fact.items())}}
-
-
-def run_qa(cfg, bs, lr):
-    data = pickle.load(open(os.path.join(WORK, "qa.pkl"), "rb"))
-    model = QAModel(cfg); info = load_encoder(model)
-
-    def loss(batch):
-        ids, att, tt = pad_batch(batch); s, e = model(ids, att, tt)
-        allowed = (tt == 1) & (att == 1)  # context tokens (segment B) ...
-        allowed[:, 0] = True  # ... and [CLS], the no-answer target
-        neg = (~allowed).float() * -10000.0
-        ys = torch.tensor([r["s"] for r in batch]); ye = torch.tensor([r["e"] for r in batch])
-        return (F.cross_entropy(s + neg, ys) + F.cross_entropy(e + neg, ye)) / 2
-    secs = train_loop(model, data["train"], STEPS, bs, lr, loss)
-    m = {"dev": qa_eval(model, data["dev"]), "test_heldout_phrasings": qa_eval(model, data["test"]),
-         "test_seen_phrasings": qa_eval(model, data["test_seen"]), "train_n": len(data["train"])}
-    extra = {"architectures": ["BertForQuestionAnswering"]}
-    return model, m, secs, info, extra, data["test"][:8]
-
-
 def run_sts(cfg, bs, lr):
     data = pickle.load(open(os.path.join(WORK, "sts.pkl"), "rb"))
     model = EmbedModel(cfg); info = load_encoder(model)
@@ -346,7 +274,7 @@ def main():
     cfg = Config(**json.load(open(os.path.join(HERE, "encoder.json"))))
     bs = int(os.environ.get("BS", 32)); lr = float(os.environ.get("LR", 8e-4))
     runners = {"classify-demo": lambda: run_classify(cfg, bs, lr), "essay-demo": lambda: run_essay(cfg, bs, lr, False),
-               "essay-demo-bands": lambda: run_essay(cfg, bs, lr, True), "qa-demo": lambda: run_qa(cfg, bs, lr),
+               "essay-demo-bands": lambda: run_essay(cfg, bs, lr, True),
                "sts-demo": lambda: run_sts(cfg, bs, lr)}
     t0 = time.time()
     model, metrics, secs, info, extra, probe = runners[NAME]()

@@ -63,10 +63,13 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList([Layer(c) for _ in range(c.num_hidden_layers)])
         self.apply(init_weights)
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
+    def forward(self, input_ids, attention_mask, token_type_ids, extra=None):
         t = input_ids.size(1)
         pos = self.pos.weight[:t].unsqueeze(0)
-        x = self.drop(self.ln(self.word(input_ids) + pos + self.typ(token_type_ids)))
+        x = self.word(input_ids) + pos + self.typ(token_type_ids)
+        if extra is not None:  # per-token features added to the embeddings (LexicalQA)
+            x = x + extra
+        x = self.drop(self.ln(x))
         bias = (1.0 - attention_mask.to(x.dtype))[:, None, None, :] * -10000.0
         for layer in self.layers:
             x = layer(x, bias)
@@ -227,3 +230,71 @@ class EssayModel(nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids):
         return self.forward_all(input_ids, attention_mask, token_type_ids)[0]
+
+
+class LexicalQA(nn.Module):
+    """Extractive QA reader with lexical-match features computed inside the graph from the standard inputs.
+
+    For every non-special token: does it also occur on the other side of the pair (context token in the question,
+    question token in the context), as the same word piece ('exact') or as the same normalised form ('norm': case,
+    accents and a few English suffixes folded; `norm_ids` is a constant vocab -> class table)? Matched context tokens
+    also carry the inverse document frequency of their class (a constant table), and a small convolution over these
+    match signals gives each token the density of question words around it. These are DrQA's exact-match features,
+    made from `input_ids` and `token_type_ids` alone, so the gateway feeds the model exactly as any BERT QA export.
+    Outputs start_logits/end_logits [batch, seq]; [CLS] (position 0) is the no-answer score."""
+    outputs = ["start_logits", "end_logits"]
+
+    def __init__(self, c, norm_ids, idf, conv_k=9):
+        super().__init__()
+        self.enc = Encoder(c)
+        self.register_buffer("norm_ids", torch.as_tensor(norm_ids, dtype=torch.long))
+        self.register_buffer("idf", torch.as_tensor(idf, dtype=torch.float32))
+        self.match = nn.Embedding(5, c.hidden_size)  # 0 none, 1 ctx norm-only, 2 ctx exact, 3 q norm-only, 4 q exact
+        self.idf_vec = nn.Parameter(torch.zeros(c.hidden_size))
+        self.conv = nn.Conv1d(3, c.hidden_size, conv_k, padding=conv_k // 2)
+        self.qa = nn.Linear(c.hidden_size, 2)
+        for m in (self.match, self.conv, self.qa):
+            init_weights(m)
+        nn.init.normal_(self.conv.weight, std=0.02); nn.init.zeros_(self.conv.bias)
+
+    def features(self, input_ids, attention_mask, token_type_ids):
+        valid = (attention_mask > 0) & (input_ids >= 5)
+        q = (valid & (token_type_ids == 0)).to(torch.float32)
+        cx = (valid & (token_type_ids == 1)).to(torch.float32)
+        nid = self.norm_ids[input_ids]
+        ex = (input_ids[:, :, None] == input_ids[:, None, :]).to(torch.float32)
+        nm = (nid[:, :, None] == nid[:, None, :]).to(torch.float32)
+        sides = torch.stack([q, cx], -1)  # [b, t, 2]: how many question / context tokens each token equals (exact counts)
+        hit_ex = (torch.matmul(ex, sides) > 0).to(torch.float32)
+        hit_nm = (torch.matmul(nm, sides) > 0).to(torch.float32)
+        c_ex, q_ex = hit_ex[..., 0] * cx, hit_ex[..., 1] * q
+        c_nm, q_nm = hit_nm[..., 0] * cx, hit_nm[..., 1] * q
+        kind = (c_nm + c_ex + 3 * q_nm + q_ex).long()  # 0, 1 (norm), 2 (exact, implies norm), 3, 4
+        w = self.idf[input_ids] * c_nm
+        sig = torch.stack([c_ex, c_nm, w], 1)  # [b, 3, t]
+        return kind, w, sig
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        kind, w, sig = self.features(input_ids, attention_mask, token_type_ids)
+        extra = self.match(kind) + w[..., None] * self.idf_vec + self.conv(sig).transpose(1, 2)
+        lg = self.qa(self.enc(input_ids, attention_mask, token_type_ids, extra))
+        return lg[..., 0], lg[..., 1]
+
+
+class LexicalRanker(LexicalQA):
+    """Cross-encoder relevance model on LexicalQA's encoder and in-graph lexical-match features: [CLS] query [SEP] passage
+    [SEP] -> logits [batch, 1] (higher = more relevant; the gateway reads sigmoid(logit)). Starts from a trained reader,
+    whose [CLS] state already says whether the passage answers the question."""
+    outputs = ["logits"]
+
+    def __init__(self, c, norm_ids, idf):
+        super().__init__(c, norm_ids, idf)
+        self.pre = nn.Linear(c.hidden_size, c.hidden_size)
+        self.head = nn.Linear(c.hidden_size, 1)
+        init_weights(self.pre); init_weights(self.head)
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        kind, w, sig = self.features(input_ids, attention_mask, token_type_ids)
+        extra = self.match(kind) + w[..., None] * self.idf_vec + self.conv(sig).transpose(1, 2)
+        h = self.enc(input_ids, attention_mask, token_type_ids, extra)
+        return self.head(torch.tanh(self.pre(h[:, 0])))

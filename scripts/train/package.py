@@ -13,13 +13,16 @@ DEBIAN = ("Debian 12 \"bookworm\" archive metadata: the `main` Packages index (a
           "Debian main, so they fall under those packages' DFSG-free licences; maintainer names, versions, sections, "
           "sizes and dependencies are factual metadata.")
 WORDNET = "WordNet 3.0 (Debian `wordnet-base`), Princeton University, WordNet 3.0 licence (permissive, BSD-style, attribution)."
+PROSE = ("English prose (`../shared/data/prose`): 15 OpenStax college textbooks (CC BY 4.0; the last CC BY snapshots of "
+         "openstax/osbooks-*) and the paragraphs of the 442 SQuAD v1.0 train articles (Wikipedia, CC BY-SA 4.0).")
+TOKENIZER = ("Tokenizer: one cased WordPiece vocabulary of 16,384 pieces shared by all demo models (`build_tokenizer.py`), learned "
+             "on English prose (OpenStax textbooks, SQuAD train articles), the QA training contexts and questions (never the dev "
+             "sets), Debian descriptions, WordNet glosses and STS-B train sentences. Training data was tokenized with the Rust "
+             "tokenizer on this very `tokenizer.json` (`@anush008/tokenizers`), as the gateway does.")
 STS = ("STS Benchmark (`../shared/data/stsbenchmark`, Cer et al. 2017): scores CC BY-SA 4.0; the sentences keep the "
        "licences of their original sources (MSR video/paraphrase corpora, news headlines, image captions, forums), see its LICENSE.txt.")
 
 TASKS = {
-    "qa-demo": dict(task="question-answering", output="identity", max_length=256,
-                    description="Extractive QA (SQuAD 2.0 style, can answer 'no answer') over short factual English paragraphs; "
-                                "trained on Debian package facts and WordNet definitions."),
     "sts-demo": dict(task="sentence-similarity", output="identity", pooling="mean", max_length=128,
                      description="Sentence embeddings (mean pooling, L2-normalised, cosine similarity); contrastive pre-training on "
                                  "Debian descriptions and WordNet, fine-tuned on STS Benchmark train."),
@@ -60,12 +63,14 @@ def card(name, m, cfg, g, val, onnx_bytes):
     M = m["metrics"]
     arch = (f"BERT-style encoder, {cfg['num_hidden_layers']} layers, hidden size {cfg['hidden_size']}, "
             f"{cfg['num_attention_heads']} heads, FFN {cfg['intermediate_size']}, GELU, post-LayerNorm, absolute positions "
-            f"(max {cfg['max_position_embeddings']}), WordPiece vocabulary of {cfg['vocab_size']} (lower-cased). "
+            f"(max {cfg['max_position_embeddings']}), cased WordPiece vocabulary of {cfg['vocab_size']}. "
             f"{m['parameters'] / 1e6:.2f} M parameters, `model.onnx` {onnx_bytes / 1e6:.1f} MB fp32, opset 14.")
     pre = (f"Shared encoder pre-trained from scratch with masked-language modelling (15% masking, packed sequences of "
            f"{m['pretrain_seq']} tokens, batch {m['pretrain_batch']}) for {m['pretrain_steps']} steps "
-           f"({fmt_time(m['pretrain_seconds'])} on one CPU thread; final MLM loss {m['pretrain_mlm_loss']}) on Debian descriptions, "
-           f"WordNet glosses and STS-B train sentences; held-out ('test') packages and synsets were excluded.")
+           f"({fmt_time(m['pretrain_seconds'])} on one CPU thread; final MLM loss {m['pretrain_mlm_loss']}) on the shared corpus: "
+           f"English expository prose (OpenStax textbooks, SQuAD train articles), the QA training contexts and questions, Debian "
+           f"descriptions, WordNet glosses and STS-B train sentences (held-out 'test' packages and synsets excluded); its word "
+           f"embeddings started from skip-gram vectors trained on the same corpus (`sgns.py`).")
     done = (m.get("steps_done") or {}).get("main", m["finetune_steps"])
     steps_txt = (f"{done} steps (stopped by the session's training deadline; the linear schedule was planned for "
                  f"{m['finetune_steps']})" if done < m["finetune_steps"] else f"{m['finetune_steps']} steps")
@@ -79,43 +84,7 @@ def card(name, m, cfg, g, val, onnx_bytes):
          "artifact format. Do not use it for real decisions.", "",
          "## Task and interface", ""]
     sources, metric_lines, notes = [], [], []
-    if name == "qa-demo":
-        L += ["Extractive question answering, SQuAD 2.0 style. Input: `[CLS] question [SEP] context [SEP]` (question = segment A, "
-              "context = segment B, at most 256 tokens). Outputs `start_logits` and `end_logits` `[batch, sequence]`; the best span "
-              "inside the context is compared with the no-answer score `start_logits[0] + end_logits[0]` ([CLS]).", ""]
-        sources = [DEBIAN, WORDNET]
-        L_data = ("Synthetic reading-comprehension examples built from real facts. Debian contexts (80%) mix 2-4 facts about a target "
-                  "package and two distractor packages (maintainer, section, homepage, version, installed size, source package, "
-                  "dependencies, summary; 2-4 sentence templates per fact) with the first 12-35 words of the target's real long "
-                  "description, in random order; WordNet contexts (20%) hold 3-5 definitions or 'is a kind of' facts. About a third "
-                  "of the questions are unanswerable: the fact is stated only for a distractor package, or the package/word asked "
-                  "about is absent. Questions use 2-6 phrasings per fact type; **2-3 further phrasings per type are held out** and "
-                  "appear only in the test set. Packages are split by Debian *source* package (80/10/10), synsets by id; "
-                  f"{M['train_n']} training examples. Examples whose answer would be cut by the 256-token limit were dropped (~3%).")
-        rows = [("test, held-out phrasings", M["test_heldout_phrasings"]), ("test, training phrasings", M["test_seen_phrasings"]),
-                ("dev, training phrasings", M["dev"])]
-        metric_lines += ["| split | n | EM | F1 | EM answerable | EM unanswerable | first-sentence baseline EM / F1 | always-no-answer EM / F1 |",
-                         "|---|---|---|---|---|---|---|---|"]
-        for lbl, r in rows:
-            metric_lines.append(f"| {lbl} | {r['overall']['n']} | **{r['overall']['em']:.1f}** | **{r['overall']['f1']:.1f}** | "
-                                f"{r['answerable']['em']:.1f} | {r['unanswerable']['em']:.1f} | "
-                                f"{r['baseline_first_sentence']['em']:.1f} / {r['baseline_first_sentence']['f1']:.1f} | "
-                                f"{r['baseline_always_no_answer']['em']:.1f} / {r['baseline_always_no_answer']['f1']:.1f} |")
-        metric_lines += ["", "SQuAD-style EM/F1 (lower-case, no punctuation or articles; an empty prediction is correct only on an "
-                         "unanswerable question). Baselines on the same split: answer with the first sentence of the context; "
-                         "always answer 'no answer'. Decoding: best span of at most 64 tokens inside the context vs the [CLS] score.", "",
-                         "Per fact type, test with held-out phrasings (EM / F1):", "", "| fact | n | EM | F1 |", "|---|---|---|---|"]
-        for k, r in M["test_heldout_phrasings"]["by_fact"].items():
-            metric_lines.append(f"| {k} | {r['n']} | {r['em']:.1f} | {r['f1']:.1f} |")
-        notes += ["**Weak.** The model ranks candidate spans partly right (short facts such as sizes and sections) but its "
-                  "no-answer score wins on most answerable questions, so it mostly abstains: it is only a little above the "
-                  "always-no-answer baseline. A no-answer offset tuned on dev (SQuAD 2.0 practice) gained under 1 F1 on dev, so "
-                  "none is applied; 600 more steps at a lower LR gave +0.2 F1 / -0.5 EM on dev and were not kept. It needs far "
-                  "more training than this session allowed.",
-                  "Contexts and questions are synthetic (templated sentences around real facts); expect much lower quality on "
-                  "free-form text and on question types it never saw (why/how questions, numbers in prose).",
-                  "Long answers (dependency lists, definitions) are harder than short ones (versions, sections)."]
-    elif name == "sts-demo":
+    if name == "sts-demo":
         L += ["Sentence embeddings. Input: one sentence as segment A (at most 128 tokens). Output `last_hidden_state` "
               "`[batch, sequence, hidden]`; pool with the attention mask (mean), L2-normalise, compare with cosine. "
               f"`gateway.json` `threshold` = {g['threshold']}: the cosine at or above which a pair is called similar, chosen on "
@@ -182,14 +151,12 @@ def card(name, m, cfg, g, val, onnx_bytes):
           "Never feed more than `max_length` tokens: the position table has "
           f"{cfg['max_position_embeddings']} entries.", "",
           "## Data", "", L_data, "", "Sources and licences:", ""] + [f"- {s}" for s in sources] + [
-          "", "Tokenizer: one WordPiece vocabulary shared by all demo models, learned on the same training text; training data was "
-          "tokenized with the Rust tokenizer on this very `tokenizer.json` (`@anush008/tokenizers`), as the gateway does.", "",
+          "", TOKENIZER, "",
           "## Training", "", pre, "", ft, "", f"Training time: {fmt_time(total)} in all ({fmt_time(m['pretrain_seconds'])} shared "
           f"pre-training + {fmt_time(ft_secs)} fine-tuning), one thread of a shared 2-core VM. Seeds fixed; rebuild "
           "with `npm run models:build` (scripts in `scripts/train/`).", "",
           "## Held-out evaluation", ""] + metric_lines + ["", "## Limitations", ""] + [f"- {n}" for n in notes] + [
-          "- English only, lower-cased vocabulary of 8k pieces; rare words split into many pieces.",
-          "- fp32 only: dynamic int8 quantization is not shipped (see models/README.md)."]
+          "- English only, cased vocabulary of 16k pieces; rare words split into many pieces."]
     return "\n".join(L) + "\n"
 
 
@@ -218,12 +185,267 @@ def package(name):
         z.writestr(zi, open(os.path.join(out, "model.onnx"), "rb").read())
     os.replace(path + ".tmp", path)
     size = os.path.getsize(path)
-    assert size <= 10 * 1024 * 1024, f"{name}.zip is {size} bytes"
+    assert size <= 15 * 1024 * 1024, f"{name}.zip is {size} bytes"
     json.dump({"name": name, "zip_bytes": size, "gateway": g, "metrics": m, "validation": val},
               open(os.path.join(out, "summary.json"), "w"), indent=2)
     print(f"{name}: {size / 1e6:.2f} MB, batch invariance {val['batchInvarianceMaxAbsDiff']:.1e}")
 
 
+# ---------- qa-demo, rerank-demo, retrieve-demo and their int8 variants ----------
+import cards as C
+
+NEW_DIRS = {"qa-demo": os.path.join(WORK, "qa", "qa-demo"), "rerank-demo": os.path.join(WORK, "ret", "rerank-demo"),
+            "retrieve-demo": os.path.join(WORK, "ret", "retrieve-demo")}
+
+
+def reference(name, d):
+    """PyTorch outputs for 8 real inputs of mixed lengths (validate.mjs checks the ONNX graph against them)."""
+    path = os.path.join(d, "reference.json")
+    if os.path.exists(path):
+        return path
+    import torch
+    from quantize import load_torch, calibration_batches
+    model = load_torch(name)
+    ids, att, tt = next(calibration_batches(name, n=8, bs=8))
+    rows = []
+    with torch.no_grad():
+        for i in range(ids.size(0)):
+            n = int(att[i].sum())
+            o = model(ids[i:i + 1, :n], att[i:i + 1, :n], tt[i:i + 1, :n])
+            out = [x[0].tolist() for x in o] if isinstance(o, tuple) else o[0].tolist()
+            rows.append({"ids": ids[i, :n].tolist(), "tt": tt[i, :n].tolist(), "out": out})
+    json.dump(rows, open(path, "w"))
+    return path
+
+
+def validate(onnx_path, ref, invariance_only=False):
+    args = ["node", os.path.join(HERE, "validate.mjs"), onnx_path, ref] + (["--invariance-only"] if invariance_only else [])
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        sys.exit(f"{onnx_path}: ONNX validation failed: {r.stdout} {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def write_zip(name, files, onnx_path, limit=15 * 1024 * 1024):
+    os.makedirs(MODELS, exist_ok=True)
+    path = os.path.join(MODELS, name + ".zip")
+    with zipfile.ZipFile(path + ".tmp", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for f in ("config.json", "gateway.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "MODEL_CARD.md"):
+            z.writestr(zipfile.ZipInfo(f, (2026, 12, 1, 0, 0, 0)), files[f], zipfile.ZIP_DEFLATED)
+        zi = zipfile.ZipInfo("model.onnx", (2026, 12, 1, 0, 0, 0)); zi.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(zi, open(onnx_path, "rb").read())
+    os.replace(path + ".tmp", path)
+    size = os.path.getsize(path)
+    assert size <= limit, f"{name}.zip is {size} bytes"
+    return size
+
+
+DESCRIPTIONS = {
+    "qa-demo": ("Extractive QA over English paragraphs (SQuAD 2.0 style, can say 'no answer'): a small reader trained from scratch "
+                "on SQuAD v1.0, Natural Questions (QED) and COVID-QA, with in-graph lexical-match features."),
+    "rerank-demo": ("Cross-encoder reranker: relevance of a passage to a query, one logit (score = sigmoid); trained on "
+                    "question/paragraph pairs of SQuAD v1.0 and Natural Questions with BM25 and same-article hard negatives."),
+    "retrieve-demo": ("Bi-encoder for retrieval: questions and passages embedded by the same model (mean pooling, L2-normalised, "
+                      "cosine), DPR-style training on SQuAD v1.0 and Natural Questions question/paragraph pairs."),
+}
+
+
+def new_gateway(name, base, d):
+    g = {"name": name, "version": C.VERSION}
+    if base == "qa-demo":
+        ev = C.load(os.path.join(d, "eval.json"))
+        g.update(task="question-answering", max_length=256, output="identity", no_answer_threshold=round(ev["best_threshold"]["t"], 4))
+    elif base == "rerank-demo":
+        g.update(task="text-ranking", max_length=256, output="sigmoid")
+    else:
+        g.update(task="sentence-similarity", max_length=256, output="identity", pooling="mean")
+    g["description"] = DESCRIPTIONS[base] + (" int8 weights and static int8 activations (batch-invariant); see the card for speed "
+                                             "and accuracy against the fp32 model." if name.endswith("-int8") else "")
+    return g
+
+
+def new_card(name, base, d, g, val, onnx_bytes):
+    ts = C.load(os.path.join(d, "train_summary.json")); cfg = ts["config"]; st = C.stage_times()
+    int8 = name.endswith("-int8")
+    bench = C.load(os.path.join(d, "bench_int8.json"))
+    if bench:
+        bench.update(fp32_bytes=os.path.getsize(os.path.join(d, "model.onnx")), int8_bytes=os.path.getsize(os.path.join(d, "model.int8.onnx")))
+    L = [f"# {name} {C.VERSION}", "", g["description"], "",
+         "**Demo model.** Small and trained from scratch in hours on CPU cores from offline data only: a working example of the "
+         "artifact format and of every route, with honest figures, far below real pretrained models.", ""]
+    if int8:
+        L += [f"This is the int8 variant of `{base}` (same training, same `gateway.json` apart from name and description); "
+              "the figures below are the fp32 model's unless the int8 section says otherwise.", ""]
+    tok_t = st.get("tokenizer"); data_t = st.get("datasets")
+    pre = (f"Shared stages: corpora, tokenizer and skip-gram word vectors {C.fmt_time(tok_t)}; datasets (windows, lexicon, BM25) "
+           f"{C.fmt_time(data_t)}." if tok_t and data_t else "")
+    if base == "qa-demo":
+        ev = C.load(os.path.join(d, "eval.json")); nq = C.load(os.path.join(d, "eval_nq.json")); l15 = C.load(os.path.join(d, "eval_len15.json"))
+        info = C.load(os.path.join(WORK, "qa", "train_info.json"))
+        a, o, b = ev["answerable_no_answer_off"], ev["overall_no_answer_on"], ev["baselines"]
+        L += ["## Task and interface", "",
+              "Extractive question answering. Input: `[CLS] question [SEP] context [SEP]` (question = segment A, context = segment B, "
+              "at most 256 tokens per window; the gateway reads longer contexts in windows sharing 64 tokens). Outputs "
+              "`start_logits` and `end_logits` `[batch, sequence]`; position 0 ([CLS]) is the no-answer score.", "",
+              f"`no_answer_threshold` = {g['no_answer_threshold']} in `gateway.json`: with `handle_impossible_answer: true` the "
+              "gateway answers \"\" when null / (null + best) > t, where null = min over windows of p_start[CLS] * p_end[CLS] and "
+              "best = the best span's p_start * p_end. It was chosen on dev (below) with SQuAD 2.0's best-threshold procedure. "
+              "`handle_impossible_answer` stays false by default, as in Hugging Face's pipeline.", "",
+              "## Architecture and size", "", C.arch_line(cfg, ts["parameters"], onnx_bytes, ", plus lexical-match features"), "",
+              C.LEXICAL, "",
+              "Attention masks padding with an additive bias and every feature is per row, so a row's outputs do not depend on the "
+              f"other rows of its batch (checked with onnxruntime-node on {val['rows']} training windows of {min(val['lengths'])}-"
+              f"{max(val['lengths'])} tokens: max |diff| alone vs padded batch {val['batchInvarianceMaxAbsDiff']:.1e}; vs PyTorch "
+              f"{val['parityMaxAbsDiff']:.1e}). Never feed more than 256 tokens: the position table has 256 rows.", "",
+              "## Data", "",
+              f"Training: {info['squad_v1.0_train.json.gz']:,} SQuAD v1.0 train, {info['qed_nq_train.json']:,} QED/NQ train and "
+              f"{info['covidqa_deepset_200423.json']:,} COVID-QA questions (first answer each), plus "
+              f"{info['generated_negatives_squad_train']:,} generated unanswerable questions (a SQuAD train question paired with "
+              "another paragraph of its own article that contains none of its answers; SQuAD 2.0 style, easier than SQuAD 2.0's "
+              "adversarial ones). Contexts become the gateway's own windows (256 tokens, stride 64); a long context keeps the "
+              f"window(s) holding the answer and one other, whose target is [CLS]: {info['train_windows']:,} training windows, "
+              f"{info['train_windows_with_answer']:,} with an answer.", "",
+              f"Development: all {ev['n_answerable']:,} questions of SQuAD-shifts new_wiki (48 new Wikipedia articles, 3-4 human "
+              f"answers each) plus {ev['n_unanswerable']:,} generated negatives made the same way from new_wiki's own articles (kept "
+              "apart from training's). Second held-out set: QED/NQ dev (Natural Questions, lower-case queries without '?').", "",
+              "Sources and licences:", "", f"- {C.SQUAD}", f"- {C.QED}", f"- {C.COVID}", f"- {C.NEWWIKI}", f"- {C.PROSE}",
+              f"- {C.DEBIAN_TOK}", "", C.SHAREALIKE, "", C.TOKENIZER, "",
+              "## Training", "",
+              f"Word embeddings start from skip-gram vectors trained on the shared corpus; everything else from random. Start/end "
+              f"cross-entropy over [CLS] + context tokens, AdamW, peak LR {ts['lr']}, linear warm-up (6%) and decay, batch "
+              f"{ts['batch_size']}, dropout 0.1, {ts['steps']:,} steps ({ts['epochs']:.1f} epochs), one torch thread: "
+              f"{C.fmt_time(ts['seconds'])} of training in two resumable stages. {pre}", "",
+              "## Evaluation (new_wiki dev, as the gateway serves it)", "",
+              "The gateway's tokenizer and windows, onnxruntime-node, and the gateway's own `answerSpans` (softmax over [CLS] + "
+              "context per window, p_start * p_end, spans widened to whole words, max_answer_length 30 as on `/v1/qa`); EM/F1 with "
+              "the official SQuAD normalisation, best over the gold answers (`scripts/train/eval_qa.ts`).", "",
+              "| figure | qa-demo | baselines on the same questions |", "|---|---|---|",
+              f"| answerable questions ({ev['n_answerable']:,}), no-answer off: EM / F1 | **{a['em']:.1f} / {a['f1']:.1f}** | "
+              f"best-overlap sentence F1 {b['best_overlap_sentence_f1']:.1f}, first sentence F1 {b['first_sentence_f1']:.1f} |",
+              f"| answerable + generated negatives ({ev['n_answerable'] + ev['n_unanswerable']:,}), no-answer on at t = "
+              f"{g['no_answer_threshold']}: EM / F1 | **{o['em']:.1f} / {o['f1']:.1f}** | always no answer {ev['always_no_answer']['f1']:.1f} |",
+              f"| same, at the pipeline's default t = 0.5 | {ev['at_default_threshold_0_5']['em']:.1f} / {ev['at_default_threshold_0_5']['f1']:.1f} | |",
+              f"| negatives abstained / answerable F1 with no-answer on | {ev['unanswerable_abstained']:.1f}% / {ev['answerable_no_answer_on']['f1']:.1f} | |"]
+        if l15:
+            L.append(f"| answerable, max_answer_length 15 (the HF route's default): EM / F1 | {l15['answerable_no_answer_off']['em']:.1f} / {l15['answerable_no_answer_off']['f1']:.1f} | |")
+        if nq:
+            L.append(f"| QED/NQ dev ({nq['n_answerable']:,}, second held-out set), no-answer off: EM / F1 | {nq['answerable_no_answer_off']['em']:.1f} / "
+                     f"{nq['answerable_no_answer_off']['f1']:.1f} | best-overlap sentence F1 {nq['baselines']['best_overlap_sentence_f1']:.1f}, "
+                     f"first sentence {nq['baselines']['first_sentence_f1']:.1f} |")
+        L += ["", "Baselines (same questions, same normalisation): the context sentence with most words in common with the question, "
+              "and the first sentence of the context. The issue's measurements of these on new_wiki were 24.0 and 12.7.", ""]
+        L += C.int8_section(bench, ev, C.load(os.path.join(d, "eval_int8.json")), "qa") if int8 else []
+        L += ["## Limitations", "",
+              "- Far below pretrained readers (BERT-base reaches ~90 F1 on SQuAD-style text): it relies on words shared with the "
+              "question and on answer-type cues; paraphrased questions, long answers, why/how questions and multi-sentence "
+              "reasoning go wrong often.",
+              "- The no-answer threshold was fitted to generated negatives (a question against another paragraph of its article), "
+              "which are easier than real unanswerable questions; on adversarial ones (SQuAD 2.0 style) expect it to answer too often.",
+              "- English Wikipedia-style prose; other domains (legal, chat, code) and other languages are out of scope.",
+              "- Windows of 256 tokens: an answer spanning a window edge can be missed."]
+    elif base == "rerank-demo":
+        ev = C.load(os.path.join(d, "eval.json")); qa_ts = C.load(os.path.join(WORK, "qa", "qa-demo", "train_summary.json"))
+        ri = C.load(os.path.join(WORK, "ret", "info.json"))
+        m, bm = ev["model"], ev["bm25"]
+        L += ["## Task and interface", "",
+              "Text ranking (cross-encoder). Input: the pair `[CLS] query [SEP] passage [SEP]` (query = segment A, passage = "
+              "segment B, at most 256 tokens). Output `logits` `[batch, 1]`; `gateway.json` `output: sigmoid` turns it into a "
+              "relevance score in (0, 1). Scores rank passages for one query; they are not calibrated probabilities.", "",
+              "## Architecture and size", "", C.arch_line(cfg, ts["parameters"], onnx_bytes, ", plus lexical-match features; "
+              "head: tanh(W h[CLS]) -> 1 logit"), "", C.LEXICAL, "",
+              f"Batch invariance checked with onnxruntime-node on {val['rows']} pairs ({min(val['lengths'])}-{max(val['lengths'])} "
+              f"tokens): max |diff| {val['batchInvarianceMaxAbsDiff']:.1e}; vs PyTorch {val['parityMaxAbsDiff']:.1e}.", "",
+              "## Data", "",
+              f"{ts['train_questions']:,} questions of SQuAD v1.0 train and QED/NQ train over their {ri['train_paragraphs']:,} paragraphs. "
+              f"Each step: {ts['questions_per_step']} questions, each with a group of {ts['group']} passages: its own paragraph and "
+              "hard negatives (BM25's top paragraphs over all training paragraphs, two in three, and other paragraphs of its "
+              "article), never a paragraph that contains one of its answers. Dev: the 7,938 new_wiki questions against the 1,581 "
+              "new_wiki paragraphs (never trained on).", "",
+              "Sources and licences:", "", f"- {C.SQUAD}", f"- {C.QED}", f"- {C.NEWWIKI}", f"- {C.PROSE}", f"- {C.DEBIAN_TOK}", "",
+              C.SHAREALIKE, "", C.TOKENIZER, "",
+              "## Training", "",
+              f"Starts from qa-demo's weights (its encoder, lexical features and embeddings; its [CLS] state already says whether a "
+              f"passage answers the question; qa-demo took {C.fmt_time(qa_ts['seconds'])}). Listwise softmax cross-entropy over each "
+              f"group, AdamW, peak LR {ts['lr']}, linear decay, {ts['steps']:,} steps, one torch thread: {C.fmt_time(ts['seconds'])}. {pre}", "",
+              "## Evaluation (new_wiki dev)", "",
+              f"{ev['questions']:,} questions; candidates: {ev['candidates']}; gold = the paragraph the question was written on; "
+              "the reranker reorders the same candidates BM25 returned (`scripts/train/eval_rank.ts`, onnxruntime-node and the "
+              "gateway's tokenizer). BM25: Okapi k1 0.9, b 0.4 over folded, stemmed words without stopwords.", "",
+              "| | MRR@10 | recall@1 | recall@5 | recall@20 |", "|---|---|---|---|---|",
+              f"| rerank-demo over BM25 top 20 | **{m['mrr@10']:.3f}** | **{m['recall@1']:.3f}** | {m['recall@5']:.3f} | {m['recall@20']:.3f} |",
+              f"| BM25 alone | {bm['mrr@10']:.3f} | {bm['recall@1']:.3f} | {bm['recall@5']:.3f} | {bm['recall@20']:.3f} |", ""]
+        L += C.int8_section(bench, ev, C.load(os.path.join(d, "eval_int8.json")), "rerank") if int8 else []
+        L += ["## Limitations", "",
+              "- Trained on (question, Wikipedia paragraph) pairs: keyword queries, long documents (only the first 256 tokens of a "
+              "pair are read per window) and other domains are weaker.",
+              "- It leans on words shared between query and passage; a relevant passage that paraphrases the query can rank low.",
+              "- Scores are comparable within one query, not across queries."]
+    else:
+        ev = C.load(os.path.join(d, "eval.json")); ri = C.load(os.path.join(WORK, "ret", "info.json"))
+        m, bm, hy = ev["model"], ev["bm25"], ev["hybrid_rrf60"]
+        L += ["## Task and interface", "",
+              "Sentence / passage embeddings for retrieval. Input: one text as segment A (at most 256 tokens; questions and "
+              "passages alike, no prefixes). Output `last_hidden_state` `[batch, sequence, hidden]`; the gateway mean-pools with "
+              "the attention mask (`pooling: mean`), L2-normalises and compares with cosine.", "",
+              "## Architecture and size", "", C.arch_line(cfg, ts["parameters"], onnx_bytes, ""), "",
+              f"Batch invariance checked with onnxruntime-node on {val['rows']} texts ({min(val['lengths'])}-{max(val['lengths'])} "
+              f"tokens): max |diff| {val['batchInvarianceMaxAbsDiff']:.1e}; vs PyTorch {val['parityMaxAbsDiff']:.1e}.", "",
+              "## Data", "",
+              f"{ts['train_questions']:,} questions of SQuAD v1.0 train and QED/NQ train with their paragraphs "
+              f"({ri['train_paragraphs']:,}). Each step: {ts['questions_per_step']} questions, their paragraphs and one hard negative "
+              "each (one of BM25's top wrong paragraphs, never one containing an answer). Dev: new_wiki (never trained on).", "",
+              "Sources and licences:", "", f"- {C.SQUAD}", f"- {C.QED}", f"- {C.NEWWIKI}", f"- {C.PROSE}", f"- {C.DEBIAN_TOK}", "",
+              C.SHAREALIKE, "", C.TOKENIZER, "",
+              "## Training", "",
+              f"{ts.get('init_text', 'Word embeddings from the skip-gram vectors, layers from random.')} InfoNCE (temperature "
+              f"0.05) of each question against every paragraph of the step (its own, the other questions', the hard negatives), "
+              f"mean pooling, AdamW, peak LR {ts['lr']}, linear decay, {ts['steps']:,} steps, one torch thread: "
+              f"{C.fmt_time(ts['seconds'])}. {pre}", "",
+              "## Evaluation (new_wiki dev)", "",
+              f"{ev['questions']:,} questions against {ev['corpus']} (texts cut at 256 tokens); gold = the paragraph the question was "
+              "written on (`scripts/train/eval_rank.ts`: the gateway's tokenizer, pooling and normalisation, onnxruntime-node). "
+              "Hybrid: reciprocal rank fusion (k = 60) of BM25's and the model's top 100.", "",
+              "| | recall@5 | recall@20 | recall@100 | MRR@10 |", "|---|---|---|---|---|",
+              f"| retrieve-demo | **{m['recall@5']:.3f}** | **{m['recall@20']:.3f}** | {m['recall@100']:.3f} | {m['mrr@10']:.3f} |",
+              f"| BM25 | {bm['recall@5']:.3f} | {bm['recall@20']:.3f} | {bm['recall@100']:.3f} | {bm['mrr@10']:.3f} |",
+              f"| hybrid (RRF of both) | **{hy['recall@5']:.3f}** | **{hy['recall@20']:.3f}** | {hy['recall@100']:.3f} | {hy['mrr@10']:.3f} |", ""]
+        L += C.int8_section(bench, ev, C.load(os.path.join(d, "eval_int8.json")), "retrieve") if int8 else []
+        L += ["## Limitations", "",
+              "- A 128-dimensional bag of contextual word pieces trained from scratch: it finds the right topic but misses exact "
+              "names and numbers that BM25 matches; use it in hybrid mode (with keyword search) rather than alone.",
+              "- Trained on Wikipedia question/paragraph pairs; not a general sentence-similarity model (sts-demo is that).",
+              "- Texts longer than 256 tokens must be chunked (collections do)."]
+    return "\n".join(L) + "\n"
+
+
+def package_new(name):
+    base = name[:-5] if name.endswith("-int8") else name
+    d = NEW_DIRS[base]
+    onnx_path = os.path.join(d, "model.int8.onnx" if name != base else "model.onnx")
+    ref = reference(base, d)
+    val = validate(onnx_path, ref, invariance_only=name != base)
+    if name == base:
+        json.dump(val, open(os.path.join(d, "validation.json"), "w"))
+    g = new_gateway(name, base, d)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    files = {"config.json": json.dumps(cfg, indent=2) + "\n", "gateway.json": json.dumps(g, indent=2) + "\n",
+             "MODEL_CARD.md": new_card(name, base, d, g, val, os.path.getsize(onnx_path))}
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        files[f] = open(os.path.join(WORK, f), encoding="utf-8").read()
+    size = write_zip(name, files, onnx_path)
+    summ = {"name": name, "zip_bytes": size, "gateway": g, "validation": val}
+    json.dump(summ, open(os.path.join(d, f"summary{'-int8' if name != base else ''}.json"), "w"), indent=2)
+    print(f"{name}: {size / 1e6:.2f} MB, batch invariance {val['batchInvarianceMaxAbsDiff']:.1e}")
+
+
+ALL = ["qa-demo", "qa-demo-int8", "rerank-demo", "rerank-demo-int8", "retrieve-demo", "retrieve-demo-int8",
+       "sts-demo", "essay-demo", "essay-demo-bands", "classify-demo"]
+
+
 if __name__ == "__main__":
-    for n in sys.argv[1:]:
-        package(n)
+    for n in sys.argv[1:] or ALL:
+        if n.split("-int8")[0] in NEW_DIRS:
+            if os.path.exists(os.path.join(NEW_DIRS[n.split("-int8")[0]], "model.int8.onnx" if n.endswith("-int8") else "model.onnx")):
+                package_new(n)
+        elif os.path.exists(os.path.join(WORK, "out", n, "model.onnx")):
+            package(n)

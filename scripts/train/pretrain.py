@@ -1,11 +1,14 @@
-"""Masked-language-model pre-training of the shared encoder on Debian descriptions, WordNet glosses and
-STS train sentences (held-out 'test' packages and synsets excluded). Writes .work/pretrained.pt.
+"""Masked-language-model pre-training of the shared encoder (sts-demo, classify-demo, essay-demo*) on the shared corpus
+(.work/corpus.txt: English prose, QA training contexts and questions, Debian descriptions, WordNet glosses, STS train
+sentences; held-out 'test' packages and synsets excluded). The word embeddings start from the skip-gram vectors
+(.work/emb_<hidden>.npy, sgns.py) when present. Writes .work/pretrained.pt.
 
 usage: pretrain.py STEPS [--resume] [--stop-at N]
   --resume continues from .work/pretrained.pt with a fresh schedule of STEPS steps;
   --stop-at N ends after N of those steps (same weights as a run that was stopped there).
 """
 import json, os, random, subprocess, sys, time
+import numpy as np
 import torch
 import torch.nn.functional as F
 from common import WORK, HERE, ROOT, seed_all, read_jsonl
@@ -61,6 +64,12 @@ def main():
     cfg = Config(**json.load(open(os.path.join(HERE, "encoder.json"))))
     docs = tokenized_corpus()
     model = MLMModel(cfg); model.train()
+    emb = os.path.join(WORK, f"emb_{cfg.hidden_size}.npy")
+    if "--resume" not in sys.argv and os.path.exists(emb):
+        w = torch.from_numpy(np.load(emb)).float()
+        with torch.no_grad():
+            model.enc.word.weight.copy_(w * (0.02 / w.std())); model.enc.word.weight[0].zero_()
+        print("word embeddings from", emb, flush=True)
     ck = os.path.join(WORK, "pretrained.pt"); prev = {"steps": 0, "seconds": 0.0}
     if "--resume" in sys.argv:
         prev = torch.load(ck); model.load_state_dict(prev["mlm"])

@@ -1,10 +1,11 @@
 // Check an exported model with ONNX Runtime (what the gateway runs): input/output names, parity with the PyTorch
 // reference outputs, and batch invariance (a row alone vs the same row inside a padded batch of mixed lengths).
-// usage: node validate.mjs path/to/model.onnx path/to/reference.json  -> prints JSON, exits 1 on failure
+// usage: node validate.mjs path/to/model.onnx path/to/reference.json [--invariance-only]  -> prints JSON, exits 1 on failure
+// --invariance-only (int8 graphs): the PyTorch parity figure is reported but only batch invariance must hold
 import ort from 'onnxruntime-node'
 import fs from 'node:fs'
 
-const [modelPath, refPath] = process.argv.slice(2)
+const [modelPath, refPath, flag] = process.argv.slice(2)
 const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'))
 const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 })
 
@@ -45,4 +46,4 @@ const res = await session.run(feeds(order.map((i) => ref[i])))
 order.forEach((i, k) => { invariance = Math.max(invariance, maxDiff(rowOutputs(res, k, ref[i].ids.length), alone[i])) })
 const report = { model: modelPath, inputs: session.inputNames, outputs: session.outputNames, rows: ref.length, lengths: ref.map((r) => r.ids.length), parityMaxAbsDiff: parity, batchInvarianceMaxAbsDiff: invariance }
 console.log(JSON.stringify(report))
-if (!(parity < 1e-4 && invariance < 1e-4)) process.exit(1)
+if (!((flag === '--invariance-only' || parity < 1e-4) && invariance < 1e-4)) process.exit(1)
