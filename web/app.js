@@ -17,12 +17,11 @@ const MODEL_TASK = { documents: 'question-answering' };
 /** Prefilled inputs that give a sensible answer with the bundled demo models. */
 const EXAMPLES = {
   'question-answering': {
-    'qa-question': 'Who maintains nginx?',
+    'qa-question': 'Who was the first woman to win a Nobel Prize?',
     'qa-context':
-      'nginx: small, powerful, scalable web/proxy server. nginx is maintained by Debian Nginx Maintainers. ' +
-      'The archive files nginx under httpd. The upstream homepage of nginx is https://nginx.org. ' +
-      'nginx depends on nginx-common and libc6. The installed size of nginx is 1310 kB. ' +
-      'curl is maintained by Alessandro Ghedini. curl belongs to the web section.',
+      'Marie Curie was a Polish and naturalised French physicist and chemist who conducted pioneering research on ' +
+      'radioactivity. She was the first woman to win a Nobel Prize, and the only person to win Nobel Prizes in two ' +
+      'scientific fields, physics in 1903 and chemistry in 1911.',
   },
   'sentence-similarity': {
     'sts-1': 'A woman is slicing an onion.',

@@ -192,7 +192,7 @@ export const ConfigSchema = Type.Object(
           { ...Strict, default: {} },
         ),
         embeddingModel: Type.Optional(
-          Type.String({ description: 'The sentence-similarity model a new collection embeds with when it names none (the bundled config: retrieve-demo, trained for question-to-passage retrieval); unset: the default sentence-similarity model.' }),
+          Type.String({ description: 'The sentence-similarity model a new collection embeds with when it names none (the bundled config: retrieve-demo, trained for question-to-passage retrieval); unset, or not in the model list: the default sentence-similarity model.' }),
         ),
         defaultChunkTokens: Type.Integer({ minimum: 8, default: 256, description: 'Chunk size (embedding-model tokens, special tokens included) when a collection names none; never more than the model window.' }),
         defaultOverlapTokens: Type.Integer({ minimum: 0, default: 32, description: 'Tokens consecutive chunks share when a collection names none.' }),

@@ -76,7 +76,7 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     const api = (await postJson(`${nginx.url}/v1/qa`, { question, context, model, top_k: 3 })).json<{ answers: QaAnswer[] }>();
     const best = api.answers[0]!;
     // The prefilled example is one the demo model answers right (if a retrained model does not, change the example).
-    expect(best.answer, 'the answer to the prefilled example').toBe('Debian Nginx Maintainers');
+    expect(best.answer, 'the answer to the prefilled example').toBe('Marie Curie');
     expect(context.slice(best.start, best.end)).toBe(best.answer);
     expect(await page.locator('#qa-answer').textContent()).toBe(best.answer);
     expect(await page.locator('#result mark').textContent()).toBe(best.answer);
@@ -93,7 +93,7 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     await page.click('#submit');
     await page.locator('#result .fb-wrong').waitFor({ timeout: 30_000 });
     await page.click('#result .fb-wrong');
-    const wanted = 'httpd';
+    const wanted = 'radioactivity';
     await page.evaluate((word) => {
       const quote = document.querySelector('#result blockquote')!;
       const walker = document.createTreeWalker(quote, NodeFilter.SHOW_TEXT);
@@ -111,7 +111,7 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
       throw new Error(`${word} not in the quote`);
     }, wanted);
     await page.click('#result .fb-send');
-    await page.locator('#result .fb-status', { hasText: 'corrected to “httpd”' }).waitFor({ timeout: 15_000 });
+    await page.locator('#result .fb-status', { hasText: 'corrected to “radioactivity”' }).waitFor({ timeout: 15_000 });
     const wrongId = await page.locator('#result .fb-status').getAttribute('data-feedback-id');
     await page.screenshot({ path: path.join(TEST_OUTPUT, 'e2e-form-feedback.png'), fullPage: true });
     // The replica that stored each record exports it (each replica here has its own journal).
@@ -122,7 +122,7 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     }
     const right = found.get(rightId!)!;
     expect(right.context).toBe(context);
-    expect(right.answers[0].text).toBe('Debian Nginx Maintainers');
+    expect(right.answers[0].text).toBe('Marie Curie');
     const wrong = found.get(wrongId!)!;
     expect(wrong.answers).toEqual([{ text: wanted, answer_start: context.indexOf(wanted) }]);
   });

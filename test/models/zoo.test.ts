@@ -18,6 +18,8 @@ import { Value } from 'typebox/value';
 const MODELS_DIR = path.resolve(import.meta.dirname, '../../models');
 const ZIP_LIMIT = 15 * 1024 * 1024;
 const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.onnx', 'gateway.json', 'MODEL_CARD.md'];
+/** The models of the second wave, on the shared cased tokenizer; the others (v1) are still on their own. */
+const V2 = ['qa-demo', 'rerank-demo', 'retrieve-demo'];
 const SPECIAL_IDS = { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, '[MASK]': 4 };
 
 const Task = Type.Union([
@@ -203,12 +205,18 @@ describe('demo model zoo', () => {
       expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/baseline/i);
     });
 
-    it('has the shared cased WordPiece tokenizer with the BERT template', async () => {
+    it('has its WordPiece tokenizer with the BERT template (v2 models: the cased English-prose one; v1: the lower-cased Debian one)', async () => {
       for (const [tok, id] of Object.entries(SPECIAL_IDS)) expect(m.tokenizer.tokenToId(tok)).toBe(id);
       expect(m.tokenizer.getVocabSize(true)).toBe(m.config.vocab_size);
       const enc = await m.tokenizer.encode('Free Software, for everyone!', 'Open source');
-      expect(enc.getTokens()).toEqual(['[CLS]', 'Free', 'Software', ',', 'for', 'everyone', '!', '[SEP]', 'Open', 'source', '[SEP]']);
-      expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+      if (V2.some((n) => zip.startsWith(n))) {
+        expect(m.config.vocab_size).toBe(16384);
+        expect(enc.getTokens()).toEqual(['[CLS]', 'Free', 'Software', ',', 'for', 'everyone', '!', '[SEP]', 'Open', 'source', '[SEP]']);
+        expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+      } else {
+        expect(enc.getTokens()).toEqual(['[CLS]', 'free', 'software', ',', 'for', 'every', '##one', '!', '[SEP]', 'open', 'source', '[SEP]']);
+        expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+      }
     });
 
     it('has the ONNX inputs and outputs of its task', () => {

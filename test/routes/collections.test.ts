@@ -30,7 +30,7 @@ const get = async (url: string) => {
 
 /** Package prose, repeated with a fact deep inside: a document far longer than one chunk. */
 const FILLER = 'The archive holds many packages for editors, servers and tools, each with its own maintainers and sections. ';
-const LONG = `${FILLER.repeat(60)}The zebra package is maintained by the Debian Zebra Team and is written in Rust. ${FILLER.repeat(40)}`;
+const LONG = `${FILLER.repeat(60)}The zebra package was written by Grace Hopper in 1952, and the Debian Zebra Team maintains it in Rust. ${FILLER.repeat(40)}`;
 
 beforeAll(async () => {
   const ranker = await crossEncoderFolder();
@@ -86,14 +86,14 @@ describe('collections', () => {
   });
 
   it('answers from the documents: offsets slice the original document exactly, deep inside a long one', async () => {
-    const r = await post('/v1/collections/packages/qa', { question: 'Who maintains the zebra package?', top_k: 3, mode: 'keyword', retrieve_k: 5 });
+    const r = await post('/v1/collections/packages/qa', { question: 'When was the zebra package written?', top_k: 3, mode: 'keyword', retrieve_k: 5 });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.read).toBe(5);
     const best = r.body.answers[0];
     expect(best.document_id).toBe('long');
     expect(LONG.slice(best.start, best.end)).toBe(best.answer);
     expect(best.start).toBeGreaterThan(LONG.indexOf('The zebra') - 1);
-    expect(best.answer).toMatch(/Zebra/);
+    expect(best.answer).toMatch(/1952/);
     expect(best.metadata).toEqual({ kind: 'long', year: 2024 });
     // Answers are distinct spans, best first.
     const keys = r.body.answers.map((a: { document_id: string; start: number; end: number }) => `${a.document_id}:${a.start}:${a.end}`);

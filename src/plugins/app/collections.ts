@@ -37,7 +37,11 @@ async function collectionsPlugin(app: FastifyInstance) {
     throw new Error(`the collections store (${where}) cannot be opened: ${(err as Error).message}`, { cause: err });
   }
   const { metrics } = app;
-  const service = new CollectionService(store, app.models, c, app.log, {
+  // The bundled config names retrieve-demo; a config whose model list lacks the named model (its own models,
+  // deep-merged over the defaults) gets the default sentence-similarity model instead of failing every create.
+  const listed = c.embeddingModel === undefined || app.config.models.some((m) => m.name === c.embeddingModel);
+  if (!listed) app.log.warn({ embeddingModel: c.embeddingModel }, 'collections.embeddingModel is not in the model list: new collections use the default sentence-similarity model');
+  const service = new CollectionService(store, app.models, listed ? c : { ...c, embeddingModel: undefined }, app.log, {
     onIngest: (e) => {
       metrics.collectionChunks.inc({ collection: e.collection }, e.chunks);
       metrics.collectionIngest.observe(e.seconds);
