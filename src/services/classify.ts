@@ -21,7 +21,7 @@ export async function classify(model: ServingModel, inputs: ClassifyInput[], ctx
   const items = inputs.map((it) => ({
     key: resultKey(model.cacheKey, 'classify', [it.text, it.textPair ?? null, ...options]),
     // Pairs are answered from the exact cache only: "similar" would have to hold for both texts.
-    ...(ctx.caches?.semantic && it.textPair === undefined ? { semantic: { scope, text: it.text } } : {}),
+    ...(ctx.caches?.semantic?.covers('text-classification') && it.textPair === undefined ? { semantic: { scope, text: it.text } } : {}),
   }));
   return cachedAnswers(ctx, items, async (todo) => {
     const out: Prediction[] = new Array(inputs.length);

@@ -340,7 +340,7 @@ export class CollectionService {
     const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride]);
     const [answer] = await cachedAnswers(
       ctx,
-      [{ key: resultKey(reader.cacheKey, 'collection-qa', [name, c.version, o.question, options]), ...(ctx.caches?.semantic ? { semantic: { scope: `collection-qa\u0000${reader.cacheKey}\u0000${name}\u0000${c.version}\u0000${options}`, text: o.question } } : {}) }],
+      [{ key: resultKey(reader.cacheKey, 'collection-qa', [name, c.version, o.question, options]), ...(ctx.caches?.semantic?.covers('question-answering') ? { semantic: { scope: `collection-qa\u0000${reader.cacheKey}\u0000${name}\u0000${c.version}\u0000${options}`, text: o.question } } : {}) }],
       async () => [await this.answer(name, reader, o, ctx, lease)],
     );
     return { model: reader, ...answer };

@@ -13,7 +13,7 @@ import { run } from './encode.ts';
 export async function scoreEssays(model: ServingModel, essays: string[], ctx: ServiceContext, opts: { stride: number }): Promise<EssayScore[]> {
   const head = resolveEssayHead(model.manifest);
   const scope = `essay\u0000${model.cacheKey}\u0000${opts.stride}`;
-  const items = essays.map((e) => ({ key: resultKey(model.cacheKey, 'essay', [e, opts.stride]), ...(ctx.caches?.semantic ? { semantic: { scope, text: e } } : {}) }));
+  const items = essays.map((e) => ({ key: resultKey(model.cacheKey, 'essay', [e, opts.stride]), ...(ctx.caches?.semantic?.covers('essay-scoring') ? { semantic: { scope, text: e } } : {}) }));
   return cachedAnswers(ctx, items, async (todo) => {
     model.batcher.admit(todo.length);
     const perEssay = await timedTokenize(ctx, () => Promise.all(todo.map((i) => model.tokenizer.encodeWindows(essays[i], { stride: opts.stride }))));

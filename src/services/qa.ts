@@ -16,7 +16,7 @@ export interface QaItem {
  */
 export async function answerQuestions(model: ServingModel, items: QaItem[], ctx: ServiceContext, opts: QaOptions & { stride: number; semantic?: boolean }): Promise<QaResult[]> {
   const options = [opts.topK, opts.maxAnswerLength, opts.handleImpossibleAnswer, opts.alignToWords ?? true, opts.stride];
-  const semantic = ctx.caches?.semantic && opts.semantic !== false;
+  const semantic = ctx.caches?.semantic?.covers('question-answering') && opts.semantic !== false;
   // The semantic cache may answer a question like an earlier one only about the very same context.
   const scope = (context: string) => `qa\u0000${model.cacheKey}\u0000${JSON.stringify(options)}\u0000${createHash('sha256').update(context).digest('base64')}`;
   return cachedAnswers(

@@ -11,8 +11,13 @@
 import { MemoryStore } from '../collections/stores/memory/index.ts';
 import type { CollectionStore } from '../collections/types.ts';
 
+/** The tasks whose answers the semantic cache may give. */
+export type SemanticTask = 'question-answering' | 'text-classification' | 'essay-scoring';
+
 export interface SemanticOptions {
   threshold: number;
+  /** Only these tasks are answered from the cache (question-answering covers collection QA too). */
+  tasks: SemanticTask[];
   maxEntries: number;
   maxBytes: number;
   /** 0: no expiry. Counted from insertion; a hit does not extend it. */
@@ -62,6 +67,11 @@ export class SemanticCache {
     private readonly embedder: CacheEmbedder,
     private readonly onLookup?: (e: { hit: boolean; similarity?: number }) => void,
   ) {}
+
+  /** Whether answers of this task may come from the cache. */
+  covers(task: SemanticTask): boolean {
+    return this.opts.tasks.includes(task);
+  }
 
   stats(): SemanticStats {
     return { hits: this.hits, misses: this.misses, entries: this.entries.size, bytes: this.bytes };

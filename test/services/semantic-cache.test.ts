@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 async function start(semantic: Record<string, unknown>) {
-  app = await buildApp(testConfig({ models: ['qa-demo', 'sts-demo', 'classify-demo'].map((name) => ({ name, source: demoZip(name) })), cache: { semantic: { enabled: true, ...semantic } } }));
+  app = await buildApp(testConfig({ models: ['qa-demo', 'sts-demo', 'classify-demo'].map((name) => ({ name, source: demoZip(name) })), cache: { semantic: { enabled: true, tasks: ['question-answering', 'text-classification', 'essay-scoring'], ...semantic } } }));
   return app;
 }
 
@@ -31,6 +31,16 @@ const qa = async (question: string, context = CONTEXT, headers: Record<string, s
 };
 
 describe('semantic cache', () => {
+  it('leaves QA out by default (its measured precision is too low) while classification is answered from it', async () => {
+    await start({ threshold: 0.95, tasks: undefined });
+    expect(app!.config.cache.semantic.tasks).toEqual(['text-classification', 'essay-scoring']);
+    await qa('Who maintains the nginx package?');
+    expect((await qa('who maintains the nginx package')).cache).toBe('miss');
+    const classify = async (text: string) => (await app!.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: text } })).headers['x-cache'];
+    expect(await classify('A puzzle game with colorful blocks.')).toBe('miss');
+    expect(await classify('a puzzle game with colorful blocks')).toBe('semantic');
+  });
+
   it('answers a near-duplicate question about the same context from the cache, with the similarity; not a different question', async () => {
     await start({ threshold: 0.95 });
     const first = await qa('Who maintains the nginx package?');

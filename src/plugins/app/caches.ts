@@ -21,7 +21,7 @@ async function cachesPlugin(app: FastifyInstance) {
   if (s.enabled) {
     const { metrics } = app;
     caches.semantic = new SemanticCache(
-      { threshold: s.threshold, maxEntries: s.maxEntries, maxBytes: s.maxBytes, ttlMs: s.ttlMs },
+      { threshold: s.threshold, tasks: s.tasks, maxEntries: s.maxEntries, maxBytes: s.maxBytes, ttlMs: s.ttlMs },
       async (texts) => {
         // The cache's own embedding model, through the same batcher as every request (its embedding cache too).
         const model = await app.models.resolve('sentence-similarity', s.model);
@@ -37,7 +37,7 @@ async function cachesPlugin(app: FastifyInstance) {
         if (!e.hit && e.similarity !== undefined) metrics.semanticNearestMiss.observe(e.similarity);
       },
     );
-    app.log.info({ threshold: s.threshold, model: s.model ?? '(default sentence-similarity model)' }, 'semantic cache on');
+    app.log.info({ threshold: s.threshold, tasks: s.tasks, model: s.model ?? '(default sentence-similarity model)' }, 'semantic cache on');
   }
   app.decorate('caches', caches);
 }
