@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     const gw = await startGateway({
       GATEWAY_MODELS: models,
       GATEWAY_SERVER__LOG_LEVEL: 'warn',
-      ...('threshold' in s ? { GATEWAY_CACHE__SEMANTIC__ENABLED: 'true', GATEWAY_CACHE__SEMANTIC__THRESHOLD: s.threshold!, GATEWAY_CACHE__SEMANTIC__MODEL: values.embedder } : {}),
+      ...('threshold' in s ? { GATEWAY_CACHE__SEMANTIC__ENABLED: 'true', GATEWAY_CACHE__SEMANTIC__THRESHOLD: s.threshold!, GATEWAY_CACHE__SEMANTIC__MODEL: values.embedder, GATEWAY_CACHE__SEMANTIC__TASKS: '["question-answering"]' } : {}),
     });
     try {
       await gw.waitReady(120_000);
