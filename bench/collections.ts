@@ -31,6 +31,8 @@ import { load, procStat, stopLoadGenerator } from './load-client.ts';
 const SQUAD = new URL('../../shared/data/qa-train/squad_v1.0_train.json.gz', import.meta.url);
 const CHUNK_TOKENS = 128;
 const READ_K = 5;
+/** The bundled config's collection embedding model. */
+const EMBEDDER = 'retrieve-demo';
 
 interface Paragraph {
   id: string;
@@ -58,7 +60,7 @@ async function ceilingModels(dir: string) {
     await unzipTo(demoZip(name), d);
     return { session: await ort.InferenceSession.create(join(d, 'model.onnx'), opts), tok: await TextTokenizer.fromFile(join(d, 'tokenizer.json'), { maxLength }) };
   };
-  return { sts: await load('sts-demo', 128), qa: await load('qa-demo', 256) };
+  return { embedder: await load(EMBEDDER, 256), qa: await load('qa-demo', 256) };
 }
 
 function tensors(rows: { ids: number[]; typeIds: number[] }[], withTypes: boolean) {
@@ -78,9 +80,9 @@ function tensors(rows: { ids: number[]; typeIds: number[] }[], withTypes: boolea
 
 /** One question, the whole way, in this process: what the route's work costs without HTTP, queue or scheduler. */
 async function ceilingQuestion(m: Awaited<ReturnType<typeof ceilingModels>>, store: CollectionStore, question: string) {
-  const q = await m.sts.tok.encodeTruncated(question);
-  const t = tensors([q], m.sts.session.inputNames.includes('token_type_ids'));
-  const out = await m.sts.session.run(t.feeds, ['last_hidden_state']);
+  const q = await m.embedder.tok.encodeTruncated(question);
+  const t = tensors([q], m.embedder.session.inputNames.includes('token_type_ids'));
+  const out = await m.embedder.session.run(t.feeds, ['last_hidden_state']);
   const h = out.last_hidden_state;
   const vec = l2Normalize(meanPool(h.data as Float32Array, [1, t.seq, h.dims[2] as number], t.mask)[0]);
   const [v, k] = await Promise.all([store.vectorSearch('bench', vec, READ_K * 2), store.keywordSearch('bench', queryTerms(question), READ_K * 2)]);
@@ -119,7 +121,7 @@ export async function collectionBench(o: { quick: boolean; stores: ('sqlite' | '
       GATEWAY_SERVER__LOG_LEVEL: 'warn',
       GATEWAY_CACHE__EMBEDDING_BYTES: '0',
       GATEWAY_CACHE__RESULT_BYTES: '0',
-      GATEWAY_MODELS: JSON.stringify(['sts-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) }))),
+      GATEWAY_MODELS: JSON.stringify([EMBEDDER, 'qa-demo'].map((name) => ({ name, source: demoZip(name) }))),
       GATEWAY_COLLECTIONS__STORE: kind,
       GATEWAY_COLLECTIONS__DIR: dir,
       GATEWAY_COLLECTIONS__MAX_DOCUMENTS_PER_REQUEST: '1000',
@@ -147,7 +149,7 @@ export async function collectionBench(o: { quick: boolean; stores: ('sqlite' | '
       const storeForCeiling: CollectionStore = kind === 'sqlite' ? new SqliteStore(dir) : new PostgresStore({ url: pg!.url, poolSize: 2 });
       await storeForCeiling.open();
       const sample = (await storeForCeiling.chunkTexts('bench')).slice(0, o.quick ? 300 : 2000).map((c) => ({ a: c.text }));
-      const embedCeiling = await ceiling({ onnx: join(tmp, 'sts-demo', 'model.onnx'), tokenizer: join(tmp, 'sts-demo', 'tokenizer.json'), maxLength: 128, kind: 'single', items: sample, batches: o.quick ? [16] : [16, 32], raw: false, singleItems: 20 });
+      const embedCeiling = await ceiling({ onnx: join(tmp, EMBEDDER, 'model.onnx'), tokenizer: join(tmp, EMBEDDER, 'tokenizer.json'), maxLength: 256, kind: 'single', items: sample, batches: o.quick ? [16] : [16, 32], raw: false, singleItems: 20 });
       rows.push({
         scenario: 'collection-ingest',
         store: kind,
