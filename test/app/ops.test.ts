@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, DEMO_MODELS, testConfig } from '../helpers/app.ts';
+import { buildApp, DEMO_MODELS, LAZY_DEMO_MODELS, testConfig } from '../helpers/app.ts';
 
 describe('ops endpoints', () => {
   let app: FastifyInstance;
@@ -26,15 +26,20 @@ describe('ops endpoints', () => {
     await app.models.boot();
     const after = await app.inject('/health/ready');
     expect(after.statusCode).toBe(200);
-    expect(after.json()).toEqual({ status: 'ready', models: Object.fromEntries(DEMO_MODELS.map((m) => [m, 'ready'])) });
+    // The lazy int8 variants are listed as available: readiness never waits for them.
+    expect(after.json()).toEqual({ status: 'ready', models: Object.fromEntries([...DEMO_MODELS.map((m) => [m, 'ready']), ...LAZY_DEMO_MODELS.map((m) => [m, 'available'])]) });
   });
 
   it('lists every model with task, version, sha256, warm-up timings and batch invariance', async () => {
     const res = await app.inject('/v1/models');
     expect(res.statusCode).toBe(200);
     const { data } = res.json();
-    expect(data.map((m: { name: string }) => m.name)).toEqual([...DEMO_MODELS]);
+    expect(data.map((m: { name: string }) => m.name)).toEqual([...DEMO_MODELS, ...LAZY_DEMO_MODELS]);
     for (const m of data) {
+      if ((LAZY_DEMO_MODELS as readonly string[]).includes(m.name)) {
+        expect(m.state).toBe('available');
+        continue;
+      }
       expect(m.state).toBe('ready');
       expect(m.sha256).toMatch(/^[a-f0-9]{64}$/);
       expect(m.version).toBeTruthy();
@@ -51,9 +56,15 @@ describe('ops endpoints', () => {
       'essay-demo': 'essay-scoring',
       'essay-demo-bands': 'essay-scoring',
       'classify-demo': 'text-classification',
+      'retrieve-demo': 'sentence-similarity',
+      'rerank-demo': 'text-ranking',
+      // Lazy models are not opened before their first request, so their task is not known yet.
+      'qa-demo-int8': undefined,
+      'retrieve-demo-int8': undefined,
+      'rerank-demo-int8': undefined,
     });
     const defaults = data.filter((m: { default: boolean }) => m.default).map((m: { name: string }) => m.name);
-    expect(defaults).toEqual(['qa-demo', 'sts-demo', 'essay-demo', 'classify-demo']);
+    expect(defaults).toEqual(['qa-demo', 'sts-demo', 'essay-demo', 'classify-demo', 'rerank-demo']);
     const one = await app.inject('/v1/models/classify-demo');
     expect(one.json().labels.length).toBeGreaterThan(2);
     const missing = await app.inject('/v1/models/nope');
@@ -84,7 +95,7 @@ describe('ops endpoints', () => {
     expect(text).toMatch(/gateway_inference_seconds_count\{model="sts-demo"\} [1-9]/);
     expect(text).toMatch(/gateway_queue_seconds_count\{model="sts-demo"\} [1-9]/);
     expect(text).toMatch(/gateway_tokenize_seconds_count\{model="sts-demo"\} [1-9]/);
-    expect(text).toMatch(/gateway_models_loaded 5/);
+    expect(text).toMatch(/gateway_models_loaded 7/);
     expect(text).toMatch(/gateway_queue_depth\{model="qa-demo"\} 0/);
   });
 

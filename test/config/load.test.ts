@@ -14,9 +14,12 @@ describe('config', () => {
   it('loads the committed default with every demo model and documented defaults', () => {
     const c = loadConfig({ env: {} });
     expect(c.server.port).toBe(8080);
-    expect(c.models.map((m) => m.name)).toEqual(['qa-demo', 'sts-demo', 'essay-demo', 'essay-demo-bands', 'classify-demo']);
+    expect(c.models.map((m) => m.name)).toEqual(['qa-demo', 'sts-demo', 'essay-demo', 'essay-demo-bands', 'classify-demo', 'retrieve-demo', 'rerank-demo', 'qa-demo-int8', 'retrieve-demo-int8', 'rerank-demo-int8']);
     expect(c.inference.workers * c.inference.intraOpThreads).toBe(2);
-    expect(c.models.every((m) => m.required)).toBe(true);
+    // Every model loaded at boot is required; the int8 variants are lazy (loaded by their first request).
+    expect(c.models.filter((m) => m.load === 'eager').every((m) => m.required)).toBe(true);
+    expect(c.models.filter((m) => m.load === 'lazy').map((m) => m.name)).toEqual(['qa-demo-int8', 'retrieve-demo-int8', 'rerank-demo-int8']);
+    expect(c.collections.embeddingModel).toBe('retrieve-demo');
   });
 
   it('layers a file over the default, then env over the file; a file model list replaces the default one', () => {

@@ -169,8 +169,8 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
   it('ask your documents: files uploaded to a collection, a question, each answer highlighted in its document', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'e2e-docs-'));
     const docs = {
-      'nginx.txt': 'nginx: small, powerful, scalable web/proxy server. nginx is maintained by Debian Nginx Maintainers. The archive files nginx under httpd.',
-      'curl.md': '# curl\n\ncurl is maintained by Alessandro Ghedini. curl belongs to the web section.',
+      'curie.txt': 'Marie Curie was a Polish and naturalised French physicist and chemist who conducted pioneering research on radioactivity. She won the Nobel Prize in Chemistry in 1911.',
+      'amazon.md': '# Amazon\n\nThe Amazon River flows east through Peru, Colombia and Brazil to the Atlantic Ocean.',
     };
     for (const [name, text] of Object.entries(docs)) writeFileSync(path.join(dir, name), text);
     await page.goto(`${nginx.url}/`);
@@ -180,15 +180,15 @@ describe('nginx + two gateway replicas + the web form in Chromium', () => {
     await page.setInputFiles('#doc-files', Object.keys(docs).map((n) => path.join(dir, n)));
     await page.click('#doc-upload');
     await page.locator('#doc-upload-status', { hasText: 'Uploaded 2 documents' }).waitFor({ timeout: 30_000 });
-    await page.fill('#doc-question', 'Who maintains nginx?');
+    await page.fill('#doc-question', 'When did Marie Curie win the Nobel Prize in Chemistry?');
     await page.click('#submit');
     await page.locator('#doc-answers mark, #error:not([hidden])').first().waitFor({ timeout: 30_000 });
     expect(await page.locator('#error').isVisible()).toBe(false);
-    const api = (await postJson(`${nginx.url}/v1/collections/e2e-docs/qa`, { question: 'Who maintains nginx?', top_k: 3, model: await page.locator('#model').inputValue() })).json<{
+    const api = (await postJson(`${nginx.url}/v1/collections/e2e-docs/qa`, { question: 'When did Marie Curie win the Nobel Prize in Chemistry?', top_k: 3, model: await page.locator('#model').inputValue() })).json<{
       answers: { answer: string; document_id: string; start: number; end: number }[];
     }>();
     const best = api.answers[0]!;
-    expect(best.answer, 'the demo reader answers the uploaded fact').toBe('Debian Nginx Maintainers');
+    expect(best.answer, 'the demo reader answers the uploaded fact').toBe('1911');
     expect(docs[best.document_id as keyof typeof docs].slice(best.start, best.end)).toBe(best.answer);
     const marks = await page.locator('#doc-answers mark').allTextContents();
     expect(marks[0]).toBe(best.answer);

@@ -11,6 +11,7 @@ type Overrides = Record<string, unknown>;
 /** The bundled demo models loaded at boot (the default config also lists their int8 variants, loaded lazily). TEST_MODELS_DIR points the tests at another folder of zips with the same names. */
 export const MODELS_DIR = resolve(process.env.TEST_MODELS_DIR ?? 'models');
 export const DEMO_MODELS = ['qa-demo', 'sts-demo', 'essay-demo', 'essay-demo-bands', 'classify-demo', 'retrieve-demo', 'rerank-demo'] as const;
+export const LAZY_DEMO_MODELS = ['qa-demo-int8', 'retrieve-demo-int8', 'rerank-demo-int8'] as const;
 export const demoZip = (name: string) => join(MODELS_DIR, `${name}.zip`);
 
 /** The committed default config's model entries, pointed at MODELS_DIR. */

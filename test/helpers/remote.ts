@@ -39,7 +39,8 @@ export function taskCalls(n: number): RouteCall[] {
         calls.push({ path: '/v1/similarity/batch', body: { pairs: [{ sentence_1: a, sentence_2: b }, { sentence_1: b, sentence_2: sentence(i + 3000) }] } });
         break;
       case 4:
-        calls.push({ path: '/v1/embeddings', body: { input: [a, b, sentence(i + 4000)], encoding_format: 'float' } });
+        // Every other one on retrieve-demo (not its task's default), so every demo model sees traffic.
+        calls.push({ path: '/v1/embeddings', body: { input: [a, b, sentence(i + 4000)], encoding_format: 'float', ...(i % 24 === 4 ? { model: 'retrieve-demo' } : {}) } });
         break;
       case 5:
         calls.push({ path: '/v1/essays/score', body: { essay: `${a} ${b} ${sentence(i + 5000)} ${sentence(i + 6000)}` } });
@@ -60,7 +61,8 @@ export function taskCalls(n: number): RouteCall[] {
         calls.push({ path: '/embed', body: { inputs: [a, b] } });
         break;
       default:
-        calls.push({ path: '/predict', body: { inputs: a } });
+        if (i % 24 === 11) calls.push({ path: '/predict', body: { inputs: a } });
+        else calls.push({ path: '/rerank', body: { query: question, texts: [a, context, b] } }); // TEI's: no per-response id to differ
     }
   }
   return calls;

@@ -212,3 +212,25 @@ describe('collections', () => {
     expect(ok.body.results.length).toBeGreaterThan(0);
   }, 90_000);
 });
+
+describe('collections.embeddingModel', () => {
+  it('embeds a new collection with the configured model when it names none, and with the default one when that model is not served', async () => {
+    const both = await buildApp(
+      testConfig({
+        models: [{ name: 'sts-demo', source: demoZip('sts-demo'), default: true }, { name: 'retrieve-demo', source: demoZip('retrieve-demo') }],
+        collections: { dir: mkdtempSync(join(tmpdir(), 'coll-embedder-')), embeddingModel: 'retrieve-demo' },
+      }),
+    );
+    try {
+      const r = await both.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'c1' } });
+      expect(r.statusCode).toBe(201);
+      expect(r.json()).toMatchObject({ embedding_model: 'retrieve-demo', chunking: { max_tokens: 256 } });
+      const named = await both.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'c2', embedding_model: 'sts-demo' } });
+      expect(named.json().embedding_model).toBe('sts-demo');
+    } finally {
+      await both.close();
+    }
+    // The suite's app above lists no retrieve-demo: its collections fell back to sts-demo (first test).
+    expect(app.config.collections.embeddingModel).toBe('retrieve-demo');
+  }, 60_000);
+});

@@ -27,7 +27,9 @@ describe('task routes', () => {
           expect(answers.length).toBeGreaterThan(0);
           expect(answers.length).toBeLessThanOrEqual(topK);
           for (const a of answers) expect(ctx.slice(a.start, a.end)).toBe(a.answer);
-          for (let i = 1; i < answers.length; i++) expect(answers[i - 1].score).toBeGreaterThanOrEqual(answers[i].score);
+          // Best first; the empty answer may lead with a lower score (gateway.json's no_answer_threshold said abstain).
+          const ranked = answers[0].answer === '' ? answers.slice(1) : answers;
+          for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1].score).toBeGreaterThanOrEqual(ranked[i].score);
         }),
         { numRuns: 40, seed: 7 },
       );
@@ -42,16 +44,16 @@ describe('task routes', () => {
     });
 
     it('finds an answer placed past the first 2,000 words of the context', async () => {
-      // Prose of the kind the model read, none of it about zsh, then the fact after word 2,000.
-      const topics = ['editor', 'library', 'compiler', 'game', 'server', 'font', 'shell', 'daemon', 'toolkit', 'viewer'];
-      const filler = Array.from({ length: 250 }, (_, i) => `Package number ${i} provides a small ${topics[i % 10]} for the desktop.`).join(' ');
+      // Encyclopedic prose of the kind the model read, none of it about the question, then the fact after word 2,000.
+      const topics = ['river', 'mountain', 'city', 'painter', 'composer', 'island', 'bridge', 'library', 'museum', 'forest'];
+      const filler = Array.from({ length: 250 }, (_, i) => `The ${topics[i % 10]} number ${i} is described in many books.`).join(' ');
       const words = filler.split(/\s+/).length;
       expect(words).toBeGreaterThan(2000);
-      const fact = 'The zsh package is maintained by Debian Zsh Maintainers.';
+      const fact = 'The Zanzibar lighthouse was completed in 1883 by Scottish engineers.';
       const ctx = `${filler} ${fact}`;
-      const r = await post('/v1/qa', { question: 'Who maintains the zsh package?', context: ctx });
+      const r = await post('/v1/qa', { question: 'When was the Zanzibar lighthouse completed?', context: ctx });
       const [best] = r.answers;
-      expect(best.answer).toBe('Debian Zsh Maintainers');
+      expect(best.answer).toBe('1883');
       expect(best.start).toBeGreaterThan(ctx.indexOf(fact));
       expect(ctx.slice(best.start, best.end)).toBe(best.answer);
       expect(r.windows).toBeGreaterThan(10);
