@@ -110,7 +110,9 @@ async function main(): Promise<void> {
   if (kind === 'rerank') {
     const K = Number(a.k);
     const pairs = qs.flatMap((q) => q.bm25.slice(0, K).map((j) => [q.q, dev.paras[j]] as [string, string]));
-    const scores = await pairScores(session, tok, pairs);
+    // In slices of 10,000 pairs: encoding all 159k pairs of the full dev set at once ran out of heap.
+    const scores: number[] = [];
+    for (let k = 0; k < pairs.length; k += 10_000) scores.push(...(await pairScores(session, tok, pairs.slice(k, k + 10_000))));
     const ranked = qs.map((q, i) => {
       const cand = q.bm25.slice(0, K);
       const s = scores.slice(i * K, (i + 1) * K);
