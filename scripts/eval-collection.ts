@@ -18,40 +18,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import app, { serverOptions } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
+import { emF1 } from './squad-metrics.ts';
 
 interface Squad {
   data: { title: string; paragraphs: { context: string; qas: { id: string; question: string; answers: { text: string }[]; is_impossible?: boolean }[] }[] }[];
-}
-
-/** SQuAD v1.1's normalisation: lower case, no punctuation, no articles, single spaces. */
-export function normalize(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g, '')
-    .replace(/\b(a|an|the)\b/g, ' ')
-    .split(/\s+/)
-    .filter(Boolean)
-    .join(' ');
-}
-
-export function f1(prediction: string, gold: string): number {
-  const p = normalize(prediction).split(' ').filter(Boolean);
-  const g = normalize(gold).split(' ').filter(Boolean);
-  if (p.length === 0 || g.length === 0) return Number(p.length === g.length);
-  const counts = new Map<string, number>();
-  for (const t of g) counts.set(t, (counts.get(t) ?? 0) + 1);
-  let same = 0;
-  for (const t of p) {
-    const c = counts.get(t) ?? 0;
-    if (c > 0) {
-      same++;
-      counts.set(t, c - 1);
-    }
-  }
-  if (same === 0) return 0;
-  const precision = same / p.length;
-  const recall = same / g.length;
-  return (2 * precision * recall) / (precision + recall);
 }
 
 async function main(): Promise<void> {
@@ -122,8 +92,9 @@ async function main(): Promise<void> {
       for (const k of [1, 5, 20] as const) if (ids.slice(0, k).includes(q.doc)) hitsAt[k]++;
       const qa = await post('/v1/collections/eval/qa', { question: q.question, top_k: 1, retrieve_k: retrieveK, mode: c.mode, ...(rerank ? { rerank, read_k: Math.min(5, retrieveK) } : {}), ...(values.reader ? { model: values.reader } : {}) });
       const answer: string = qa.answers[0]?.answer ?? '';
-      em += Number(q.answers.some((g) => normalize(g) === normalize(answer)));
-      f += Math.max(...q.answers.map((g) => f1(answer, g)));
+      const [e, fs] = emF1(answer, q.answers);
+      em += e;
+      f += fs;
     }
     const n = asked.length;
     const row = {

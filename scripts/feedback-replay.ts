@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import app, { serverOptions } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
-import { f1, normalize } from './eval-collection.ts';
+import { emF1 } from './squad-metrics.ts';
 
 interface Squad {
   data: { title: string; paragraphs: { context: string; qas: { id: string; question: string; answers: { text: string; answer_start: number }[]; is_impossible?: boolean }[] }[] }[];
@@ -43,9 +43,10 @@ async function main(): Promise<void> {
     const r = await fastify.inject({ method: 'POST', url: '/v1/qa', payload: { question: q.question, context, ...(values.model ? { model: values.model } : {}) } });
     if (r.statusCode !== 200) throw new Error(`/v1/qa: ${r.statusCode} ${r.body.slice(0, 300)}`);
     const a = (r.json() as { answers: { answer: string; start: number }[] }).answers[0] ?? { answer: '', start: 0 };
-    const correct = q.answers.some((g) => normalize(g.text) === normalize(a.answer));
-    right += Number(correct);
-    f += Math.max(...q.answers.map((g) => f1(a.answer, g.text)));
+    const [em, fs] = emF1(a.answer, q.answers.map((g) => g.text));
+    const correct = em === 1;
+    right += em;
+    f += fs;
     const gold = q.answers[0];
     const fb = await fastify.inject({
       method: 'POST',

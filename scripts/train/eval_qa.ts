@@ -24,54 +24,13 @@ import * as ort from 'onnxruntime-node';
 import { TextTokenizer, type EncodedWindow } from '../../src/inference/tokenizer.ts';
 import { answerSpans, type QaWindow } from '../../src/tasks/qa.ts';
 import { readZip } from '../../test/helpers/unzip.ts';
+import { emF1, normalizeAnswer } from '../squad-metrics.ts';
 
 export interface Pair {
   id: string;
   q: string;
   c: string;
   golds: string[];
-}
-
-const PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
-
-/** The official SQuAD normalize_answer. */
-export function normalizeAnswer(s: string): string {
-  const lower = s.toLowerCase();
-  let noPunct = '';
-  for (const ch of lower) if (!PUNCT.has(ch)) noPunct += ch;
-  return noPunct.replace(/\b(a|an|the)\b/g, ' ').split(/\s+/).filter(Boolean).join(' ');
-}
-
-function f1One(pred: string, gold: string): number {
-  const p = normalizeAnswer(pred).split(' ').filter(Boolean);
-  const g = normalizeAnswer(gold).split(' ').filter(Boolean);
-  if (p.length === 0 || g.length === 0) return Number(p.length === g.length);
-  const counts = new Map<string, number>();
-  for (const t of g) counts.set(t, (counts.get(t) ?? 0) + 1);
-  let same = 0;
-  for (const t of p) {
-    const n = counts.get(t) ?? 0;
-    if (n > 0) {
-      same++;
-      counts.set(t, n - 1);
-    }
-  }
-  if (same === 0) return 0;
-  const pr = same / p.length;
-  const rc = same / g.length;
-  return (2 * pr * rc) / (pr + rc);
-}
-
-/** [EM, F1] of a prediction against the gold answers (none = unanswerable: only the empty answer is right). */
-export function emF1(pred: string, golds: string[]): [number, number] {
-  if (golds.length === 0) return [Number(pred === ''), Number(pred === '')];
-  let em = 0;
-  let f1 = 0;
-  for (const g of golds) {
-    em = Math.max(em, Number(normalizeAnswer(pred) === normalizeAnswer(g)));
-    f1 = Math.max(f1, f1One(pred, g));
-  }
-  return [em, f1];
 }
 
 /** p_start[CLS] * p_end[CLS] of one window, as answerSpans computes it (softmax over [CLS] + context tokens). */

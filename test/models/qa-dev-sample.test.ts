@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
+import { emF1 } from '../../scripts/squad-metrics.ts';
 
 const DEV = path.resolve(import.meta.dirname, '../../../shared/data/qa-train/squadshifts_new_wiki_v1.0.json');
 const N = 30;
@@ -20,31 +21,6 @@ const MEAN_F1_ABOVE = 0.3;
 
 interface Squad {
   data: { paragraphs: { context: string; qas: { question: string; answers: { text: string }[] }[] }[] }[];
-}
-
-/** The official SQuAD answer normalisation: lower-case, no ASCII punctuation, no articles, single spaces. */
-const normalize = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/[!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g, '')
-    .replace(/\b(a|an|the)\b/g, ' ')
-    .split(/\s+/)
-    .filter(Boolean);
-
-function f1(pred: string, gold: string): number {
-  const p = normalize(pred);
-  const g = normalize(gold);
-  const left = new Map<string, number>();
-  for (const t of g) left.set(t, (left.get(t) ?? 0) + 1);
-  let same = 0;
-  for (const t of p) {
-    const n = left.get(t) ?? 0;
-    if (n > 0) {
-      same++;
-      left.set(t, n - 1);
-    }
-  }
-  return same === 0 ? 0 : (2 * same) / (p.length + g.length);
 }
 
 const sample = (JSON.parse(fs.readFileSync(DEV, 'utf8')) as Squad).data
@@ -67,8 +43,8 @@ describe('qa-demo on a human-written dev sample through /v1/qa', () => {
       expect(res.statusCode, res.body).toBe(200);
       const [best] = res.json().answers as { answer: string; start: number; end: number }[];
       expect(item.context.slice(best.start, best.end)).toBe(best.answer);
-      const score = Math.max(...item.golds.map((g) => f1(best.answer, g)));
-      if (item.golds.some((g) => normalize(g).join(' ') === normalize(best.answer).join(' '))) exact++;
+      const [em, score] = emF1(best.answer, item.golds);
+      exact += em;
       if (score > 0) overlap++;
       total += score;
     }
