@@ -10,26 +10,13 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import { feeds } from './eval_qa.ts';
 
+/** An input row as a window (every token attended), made once at load for the shared tensor builder. */
 interface Row {
   ids: number[];
-  tt: number[];
-}
-
-function feeds(rows: Row[]): Record<string, ort.Tensor> {
-  const t = Math.max(...rows.map((r) => r.ids.length));
-  const ids = new BigInt64Array(rows.length * t);
-  const att = new BigInt64Array(rows.length * t);
-  const typ = new BigInt64Array(rows.length * t);
-  rows.forEach((r, i) =>
-    r.ids.forEach((v, j) => {
-      ids[i * t + j] = BigInt(v);
-      att[i * t + j] = 1n;
-      typ[i * t + j] = BigInt(r.tt[j] ?? 0);
-    }),
-  );
-  const dims = [rows.length, t];
-  return { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', att, dims), token_type_ids: new ort.Tensor('int64', typ, dims) };
+  attentionMask: number[];
+  typeIds: number[];
 }
 
 /** Row i of every output, first n positions for per-token outputs. */
@@ -57,8 +44,8 @@ async function main(): Promise<void> {
   const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '5' }, n: { type: 'string', default: '64' }, out: { type: 'string' } } });
   const [fp32Path, int8Path, inputs] = positionals;
   const rows = fs.readFileSync(inputs, 'utf8').split('\n').filter(Boolean).slice(0, Number(a.n)).map((l) => {
-    const r = JSON.parse(l) as Row;
-    return { ids: r.ids, tt: r.tt };
+    const r = JSON.parse(l) as { ids: number[]; tt: number[] };
+    return { ids: r.ids, attentionMask: r.ids.map(() => 1), typeIds: r.ids.map((_, j) => r.tt[j] ?? 0) };
   });
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   const sessions = { fp32: await ort.InferenceSession.create(fp32Path, opts), int8: await ort.InferenceSession.create(int8Path, opts) };

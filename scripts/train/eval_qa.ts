@@ -33,6 +33,23 @@ export interface Pair {
   golds: string[];
 }
 
+/** int64 input tensors of windows, padded to the longest (the three standard inputs). */
+export function feeds(ws: Pick<EncodedWindow, 'ids' | 'attentionMask' | 'typeIds'>[]): Record<string, ort.Tensor> {
+  const t = Math.max(...ws.map((w) => w.ids.length));
+  const ids = new BigInt64Array(ws.length * t);
+  const att = new BigInt64Array(ws.length * t);
+  const typ = new BigInt64Array(ws.length * t);
+  ws.forEach((w, i) =>
+    w.ids.forEach((v, j) => {
+      ids[i * t + j] = BigInt(v);
+      att[i * t + j] = BigInt(w.attentionMask[j]);
+      typ[i * t + j] = BigInt(w.typeIds[j]);
+    }),
+  );
+  const dims = [ws.length, t];
+  return { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', att, dims), token_type_ids: new ort.Tensor('int64', typ, dims) };
+}
+
 /** p_start[CLS] * p_end[CLS] of one window, as answerSpans computes it (softmax over [CLS] + context tokens). */
 function nullScore(w: QaWindow): number {
   const idx = [0];
@@ -75,22 +92,7 @@ export class QaEvaluator {
     for (let k = 0; k < ws.length; k += batch) {
       const chunk = ws.slice(k, k + batch);
       const t = Math.max(...chunk.map((w) => w.ids.length));
-      const ids = new BigInt64Array(chunk.length * t);
-      const att = new BigInt64Array(chunk.length * t);
-      const typ = new BigInt64Array(chunk.length * t);
-      chunk.forEach((w, i) =>
-        w.ids.forEach((v, j) => {
-          ids[i * t + j] = BigInt(v);
-          att[i * t + j] = BigInt(w.attentionMask[j]);
-          typ[i * t + j] = BigInt(w.typeIds[j]);
-        }),
-      );
-      const dims = [chunk.length, t];
-      const res = await this.session.run({
-        input_ids: new ort.Tensor('int64', ids, dims),
-        attention_mask: new ort.Tensor('int64', att, dims),
-        token_type_ids: new ort.Tensor('int64', typ, dims),
-      });
+      const res = await this.session.run(feeds(chunk));
       const s = res.start_logits.data as Float32Array;
       const e = res.end_logits.data as Float32Array;
       chunk.forEach((_, i) => out.push({ start: s.slice(i * t, (i + 1) * t), end: e.slice(i * t, (i + 1) * t) }));

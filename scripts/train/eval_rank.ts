@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { TextTokenizer, type EncodedWindow } from '../../src/inference/tokenizer.ts';
+import { TextTokenizer } from '../../src/inference/tokenizer.ts';
 import { pool, l2Normalize, type Pooling } from '../../src/tasks/similarity.ts';
-import { modelFiles } from './eval_qa.ts';
+import { feeds, modelFiles } from './eval_qa.ts';
 
 interface Dev {
   paras: string[];
@@ -44,22 +44,6 @@ export function rrf(lists: number[][], k = 60, depth = 100): number[] {
   const score = new Map<number, number>();
   for (const l of lists) l.slice(0, depth).forEach((id, r) => score.set(id, (score.get(id) ?? 0) + 1 / (k + r + 1)));
   return [...score.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([id]) => id);
-}
-
-function feeds(ws: EncodedWindow[]): Record<string, ort.Tensor> {
-  const t = Math.max(...ws.map((w) => w.ids.length));
-  const ids = new BigInt64Array(ws.length * t);
-  const att = new BigInt64Array(ws.length * t);
-  const typ = new BigInt64Array(ws.length * t);
-  ws.forEach((w, i) =>
-    w.ids.forEach((v, j) => {
-      ids[i * t + j] = BigInt(v);
-      att[i * t + j] = BigInt(w.attentionMask[j]);
-      typ[i * t + j] = BigInt(w.typeIds[j]);
-    }),
-  );
-  const dims = [ws.length, t];
-  return { input_ids: new ort.Tensor('int64', ids, dims), attention_mask: new ort.Tensor('int64', att, dims), token_type_ids: new ort.Tensor('int64', typ, dims) };
 }
 
 /** Cross-encoder logits of (query, passage) pairs: the best window of each pair. */
