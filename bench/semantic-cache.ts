@@ -16,22 +16,11 @@ import { demoZip } from '../test/helpers/app.ts';
 import { startGateway } from '../test/helpers/gateway-process.ts';
 import { procStat } from './load-client.ts';
 import { rewrite } from '../scripts/measure-semantic-threshold.ts';
+import { rng } from '../test/fixtures/stand-in-onnx.ts'; // mulberry32: every server sees the same order
 
 interface Request {
   question: string;
   context: string;
-}
-
-/** A small deterministic PRNG (mulberry32), so every server sees the same order. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function workload(file: string, paragraphs: number): Request[] {
