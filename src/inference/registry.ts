@@ -122,16 +122,17 @@ export class ModelRegistry {
   }
 
   /**
-   * Fetches the eager models concurrently, then loads and warms them one at a time (each load uses every
-   * worker); lazy models stay `available`. Resolves when every eager model is ready or failed; rejects with the
-   * first required model's BootError.
+   * Fetches the eager models concurrently and loads and warms them one at a time in config order (each load
+   * uses every worker), each as soon as its own fetch is done: a small model listed before a large one is
+   * warming while the large one still downloads. Lazy models stay `available`. Resolves when every eager model
+   * is ready or failed; rejects with the first required model's BootError.
    */
   async boot(): Promise<void> {
     this.pool.start();
     const eager = [...this.slots.values()].filter((s) => s.entry.load === 'eager');
-    const fetched = await Promise.all(eager.map((s) => this.fetch(s, s.status, s.name).catch((err: unknown) => this.failed(s, err))));
+    const fetching = eager.map((s) => this.fetch(s, s.status, s.name).catch((err: unknown) => this.failed(s, err)));
     for (const [i, slot] of eager.entries()) {
-      const got = fetched[i];
+      const got = await fetching[i];
       if (got === undefined) continue;
       await this.install(slot, got, { dir: got.dir, owned: got.sha256 !== null }, slot.status).catch((err: unknown) => this.failed(slot, err));
     }
