@@ -113,6 +113,12 @@ export const ConfigSchema = Type.Object(
           description: 'When above 0, each model times a few batch sizes at warm-up and gets the token budget whose batches finish within this many ms (replacing maxBatchTokens for it); see /v1/models warmup.tuned.',
         }),
         maxWaitMs: Type.Number({ minimum: 0, default: 0, description: 'How long a batch may wait for more work when a worker is free. 0: send at once; batches still form while workers are busy.' }),
+        fillWaitMs: Type.Number({
+          minimum: 0,
+          default: 2,
+          description:
+            'Under load only: how long a free worker may wait for a fuller batch while fewer sequences are queued than the model answered in the last fillWaitMs (those clients are about to send their next request). A request on an idle gateway never waits. 0: off.',
+        }),
         queueCapacity: Type.Integer({ minimum: 1, default: 2048, description: 'Sequences waiting per model; past it requests get 503 with Retry-After.' }),
         requestDeadlineMs: Type.Integer({ minimum: 1, default: 30_000, description: 'A request still queued after this long gets 503.' }),
         tokenizerThreads: Type.Integer({ minimum: 1, default: 2, description: 'Threads that tokenize long inputs (QA contexts, essays) off the event loop.' }),

@@ -12,6 +12,11 @@ export interface BatchLimits {
   maxBatchSize: number;
   maxBatchTokens: number;
   maxWaitMs: number;
+  /**
+   * Under load, how long a free worker may wait for the requests whose answers just went out to come back,
+   * so that it runs them in one batch instead of the first arrival alone (see ModelBatcher.ready). 0: never.
+   */
+  fillWaitMs: number;
   queueCapacity: number;
   requestDeadlineMs: number;
 }
@@ -93,6 +98,8 @@ interface Batch {
  */
 export class ModelBatcher {
   private queue: Item[] = [];
+  /** Rows answered lately whose clients have not sent another request since, oldest first (see ready). */
+  private answered: { at: number; rows: number }[] = [];
 
   constructor(
     readonly model: string,
@@ -145,6 +152,7 @@ export class ModelBatcher {
         reject,
       };
       seqs.forEach((seq, index) => this.queue.push({ job, index, seq, enqueuedAt: now }));
+      this.arrived(seqs.length);
       this.scheduler.kick();
     });
   }
@@ -179,11 +187,72 @@ export class ModelBatcher {
     this.queue = [];
   }
 
-  /** Whether a batch should go now: it is full, or the oldest sequence has waited maxWaitMs. */
+  /** Rows of this model whose answers just went out (the scheduler tells). */
+  noteAnswered(rows: number, now: number): void {
+    if (this.limits.fillWaitMs > 0) this.answered.push({ at: now, rows });
+  }
+
+  /**
+   * New sequences count against the rows answered lately, newest first: a client sending one request after
+   * another makes up for its own last answer, and answers whose clients went away keep their old time and
+   * expire instead of being carried forward by newer ones.
+   */
+  private arrived(rows: number): void {
+    while (rows > 0 && this.answered.length) {
+      const a = this.answered[this.answered.length - 1];
+      const n = Math.min(a.rows, rows);
+      a.rows -= n;
+      rows -= n;
+      if (a.rows === 0) this.answered.pop();
+    }
+  }
+
+  /**
+   * Rows answered lately whose clients have not come back yet. "Lately" is 25 × fillWaitMs, longer than the
+   * wait itself: when a wait ends with part of the clients back, the stragglers still group with each other
+   * instead of each going alone. Clients that never come back stop counting then.
+   */
+  private returning(now: number): number {
+    const since = now - 25 * this.limits.fillWaitMs;
+    while (this.answered.length && this.answered[0].at < since) this.answered.shift();
+    let rows = 0;
+    for (const a of this.answered) rows += a.rows;
+    return rows;
+  }
+
+  /** Whether what is queued already fills a batch (its size, or its token budget at the longest row seen). */
+  private full(): boolean {
+    const { maxBatchSize, maxBatchTokens } = this.limits;
+    if (this.queue.length >= maxBatchSize) return true;
+    let longest = 0;
+    for (const it of this.queue) longest = Math.max(longest, it.seq.ids.length);
+    return this.queue.length * longest >= maxBatchTokens;
+  }
+
+  /**
+   * Whether a batch should go now. It goes at once when it is full, when a row is retried alone, or when
+   * the gateway is not under load. Two waits keep a free worker from taking a lone sequence when more are
+   * about to arrive: `maxWaitMs` (a plain wait, off by default) and `fillWaitMs`, which applies only while
+   * some rows this model answered lately have not been followed by as many new ones (at most fillWaitMs for
+   * the oldest queued sequence): under
+   * load, clients whose answers just went out send their next request within a fraction of a millisecond,
+   * and running those one by one costs a realistic encoder two to three times the CPU per item of a batch of
+   * 16-32 (bench/). A client sending one request after another never waits: its request makes up for its
+   * own last answer.
+   */
   ready(now: number): boolean {
     if (this.queue.length === 0) return false;
-    if (this.limits.maxWaitMs <= 0 || this.queue.length >= this.limits.maxBatchSize || this.queue[0].solo) return true;
-    return now - this.queue[0].enqueuedAt >= this.limits.maxWaitMs;
+    if (this.queue[0].solo || this.full()) return true;
+    const waited = now - this.queue[0].enqueuedAt;
+    if (this.limits.maxWaitMs > 0 && waited < this.limits.maxWaitMs) return false;
+    if (this.limits.fillWaitMs > 0 && waited < this.limits.fillWaitMs && this.returning(now) > 0) return false;
+    return true;
+  }
+
+  /** When the oldest queued sequence stops waiting (ready() may say yes earlier), or undefined if none. */
+  dueAt(): number | undefined {
+    const oldest = this.queue[0]?.enqueuedAt;
+    return oldest === undefined ? undefined : oldest + Math.max(this.limits.maxWaitMs, this.limits.fillWaitMs);
   }
 
   /**
@@ -286,7 +355,7 @@ export class Scheduler {
 
   constructor(
     private readonly executor: Executor,
-    private readonly limits: Pick<BatchLimits, 'maxWaitMs'>,
+    private readonly limits: Pick<BatchLimits, 'maxWaitMs' | 'fillWaitMs'>,
     private readonly onBatch?: (e: BatchEvent) => void,
     private readonly logger?: PoolLogger,
   ) {
@@ -372,12 +441,12 @@ export class Scheduler {
     for (const t of orphaned) t.reject(new Error(`inference worker ${t.slot} is gone`));
   }
 
-  /** With maxWaitMs > 0, wake up when the oldest waiting sequence is due. */
+  /** With a wait configured, wake up when the oldest waiting sequence is due. */
   private armTimer(): void {
-    if (this.limits.maxWaitMs <= 0 || this.timer) return;
-    const oldest = Math.min(...this.batchers.map((b) => b.oldest() ?? Infinity));
-    if (!Number.isFinite(oldest)) return;
-    const delay = Math.max(0, oldest + this.limits.maxWaitMs - Date.now());
+    if ((this.limits.maxWaitMs <= 0 && this.limits.fillWaitMs <= 0) || this.timer) return;
+    const due = Math.min(...this.batchers.map((b) => b.dueAt() ?? Infinity));
+    if (!Number.isFinite(due)) return;
+    const delay = Math.max(0, due - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.kick();
@@ -399,6 +468,7 @@ export class Scheduler {
     this.executor.runOn(slot, body).then(
       (res) => {
         this.onBatch?.({ model: batcher.model, size: items.length, paddedTokens, realTokens, inferenceMs: res.inferenceMs });
+        batcher.noteAnswered(items.length, Date.now());
         items.forEach((it, b) => {
           const job = it.job;
           if (job.done) return;

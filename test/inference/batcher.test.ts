@@ -54,7 +54,7 @@ class FakePool {
   }
 }
 
-const limits = (over: Partial<BatchLimits> = {}): BatchLimits => ({ maxBatchSize: 4, maxBatchTokens: 64, maxWaitMs: 0, queueCapacity: 100, requestDeadlineMs: 10_000, ...over });
+const limits = (over: Partial<BatchLimits> = {}): BatchLimits => ({ maxBatchSize: 4, maxBatchTokens: 64, maxWaitMs: 0, fillWaitMs: 0, queueCapacity: 100, requestDeadlineMs: 10_000, ...over });
 const seq = (len: number, tag = len): Sequence => ({ ids: Array.from({ length: len }, (_, i) => (i === 0 ? tag : 1)), typeIds: new Array(len).fill(0) });
 
 function setup(over: Partial<BatchLimits> = {}) {
@@ -217,6 +217,59 @@ describe('ModelBatcher and Scheduler', () => {
     await all;
     expect(pool.calls.length).toBe(1);
     expect(pool.calls[0].batch).toBe(2);
+  });
+});
+
+describe('fillWaitMs: a free worker waits for the clients whose answers just went out', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+  const fill = (fillWaitMs: number) => setup({ fillWaitMs, maxBatchSize: 8, maxBatchTokens: 1024 });
+
+  it('under load, the first client back waits for the others and they run as one batch', async () => {
+    const { batcher, pool } = fill(50);
+    await batcher.submit([seq(3, 1), seq(3, 2), seq(3, 3), seq(3, 4)]); // four rows answered at once
+    pool.calls = [];
+    const first = batcher.submit([seq(3, 10)]);
+    await tick();
+    expect(pool.calls).toEqual([]); // the worker is free, but three more are on their way
+    const others = [11, 12, 13].map((t) => batcher.submit([seq(3, t)]));
+    await Promise.all([first, ...others]);
+    expect(pool.calls.map((c) => c.batch)).toEqual([4]);
+  });
+
+  it('never delays a client that sends one request after another', async () => {
+    const { batcher, pool } = fill(1000);
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) await batcher.submit([seq(3, i)]);
+    expect(pool.calls.map((c) => c.batch)).toEqual(new Array(20).fill(1));
+    // Twenty fill waits would take 20 s.
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('waits at most fillWaitMs for clients that do not come back', async () => {
+    const { batcher, pool } = fill(300);
+    await batcher.submit([seq(3, 1), seq(3, 2), seq(3, 3)]);
+    pool.calls = [];
+    const lone = batcher.submit([seq(3, 10)]);
+    await tick();
+    expect(pool.calls).toEqual([]);
+    await lone; // the scheduler's timer sends it alone once its wait is over
+    expect(pool.calls.map((c) => c.batch)).toEqual([1]);
+  });
+
+  it('sends a full batch at once, and with fillWaitMs 0 never waits', async () => {
+    const { batcher, pool } = fill(1000);
+    await batcher.submit(Array.from({ length: 8 }, (_, i) => seq(3, i)));
+    pool.calls = [];
+    const t0 = performance.now();
+    await batcher.submit(Array.from({ length: 8 }, (_, i) => seq(3, 20 + i))); // a full batch: no reason to wait
+    expect(performance.now() - t0).toBeLessThan(500);
+    const off = fill(0);
+    await off.batcher.submit([seq(3, 1), seq(3, 2), seq(3, 3)]);
+    off.pool.calls = [];
+    const lone = off.batcher.submit([seq(3, 10)]);
+    await tick();
+    expect(off.pool.calls.map((c) => c.batch)).toEqual([1]);
+    await lone;
   });
 });
 
