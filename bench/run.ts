@@ -290,6 +290,8 @@ async function tune(): Promise<void> {
     { name: 'maxBatchTokens 4096', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '4096' } },
     { name: 'maxBatchSize 8', env: { GATEWAY_INFERENCE__MAX_BATCH_SIZE: '8' } },
     { name: 'maxWaitMs 2', env: { GATEWAY_INFERENCE__MAX_WAIT_MS: '2' } },
+    { name: 'fillWaitMs 0', env: { GATEWAY_INFERENCE__FILL_WAIT_MS: '0' } },
+    { name: 'fillWaitMs 5', env: { GATEWAY_INFERENCE__FILL_WAIT_MS: '5' } },
     { name: 'workers 1 × intraOp 2', env: { GATEWAY_INFERENCE__WORKERS: '1', GATEWAY_INFERENCE__INTRA_OP_THREADS: '2' } },
     { name: 'tokenizeInlineMaxChars 0', env: { GATEWAY_INFERENCE__TOKENIZE_INLINE_MAX_CHARS: '0' } },
   ];
