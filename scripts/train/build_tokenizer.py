@@ -187,7 +187,16 @@ def tokenizer_json(vocab):
 def main():
     docs = build_corpus()
     print("docs", len(docs), file=sys.stderr)
-    vocab = learn(docs)
+    if os.environ.get("TOKENIZER_FROM"):
+        # The zoo's models must share one vocabulary: a retrain of some of them reuses the shipped one (a zip's
+        # tokenizer.json, e.g. models/qa-demo.zip) instead of learning it again from the same corpus.
+        import zipfile
+        with zipfile.ZipFile(os.environ["TOKENIZER_FROM"]) as z:
+            model = json.loads(z.read("tokenizer.json"))["model"]["vocab"]
+        vocab = [t for t, _ in sorted(model.items(), key=lambda kv: kv[1])]
+        print("vocab reused from", os.environ["TOKENIZER_FROM"], file=sys.stderr)
+    else:
+        vocab = learn(docs)
     print("vocab", len(vocab), file=sys.stderr)
     with open(os.path.join(WORK, "tokenizer.json"), "w") as fh:
         json.dump(tokenizer_json(vocab), fh, ensure_ascii=False, indent=1)

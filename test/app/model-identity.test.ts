@@ -44,7 +44,7 @@ describe('caches keep models apart', () => {
     const app = await buildApp(testConfig({ models }));
     try {
       const versions = (await app.inject('/v1/models')).json().data.map((m: { version: string }) => m.version.split('+')[0]);
-      expect(new Set(versions)).toEqual(new Set(['1.0.0']));
+      expect(new Set(versions)).toEqual(new Set(['2.0.0']));
       const text = 'a puzzle game with colourful blocks';
       const top = async (model: string) => (await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: text, model } })).json().predictions[0];
       const vec = async (model: string) => (await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: text, model } })).json().data[0].embedding as number[];

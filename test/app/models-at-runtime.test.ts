@@ -19,7 +19,7 @@ const TEXT = 'a puzzle game with colourful blocks';
 async function classifyV2(change: (files: Record<string, Buffer>) => void = () => undefined): Promise<string> {
   const files = await readZip(demoZip('classify-demo'));
   const g = JSON.parse(files['gateway.json'].toString());
-  files['gateway.json'] = Buffer.from(JSON.stringify({ ...g, version: '2.0.0', labels: [...g.labels].reverse() }));
+  files['gateway.json'] = Buffer.from(JSON.stringify({ ...g, version: '3.0.0', labels: [...g.labels].reverse() }));
   change(files);
   const path = join(mkdtempSync(join(tmpdir(), 'v2-')), 'classify-v2.zip');
   writeFileSync(path, craftZip(Object.entries(files).map(([name, data]) => ({ name, data }))));
@@ -74,7 +74,7 @@ describe('replace', () => {
     expect(answers.length).toBeGreaterThan(100);
     const versions = new Set(answers.map((a) => a.version));
     expect(versions).toEqual(new Set([v1.version, s.version]));
-    expect(s.version).toMatch(/^2\.0\.0\+/);
+    expect(s.version).toMatch(/^3\.0\.0\+/);
     // Each answer is its version's: the new one reads the same logits through reversed labels.
     const labels = JSON.parse((await readZip(demoZip('classify-demo')))['gateway.json'].toString()).labels as string[];
     const labelV2 = [...labels].reverse()[labels.indexOf(labelV1)];
@@ -119,7 +119,7 @@ describe('replace', () => {
     // A second attempt is accepted (the failed one is over) and this time succeeds.
     expect((await put('cls', { source: await classifyV2() })).statusCode).toBe(202);
     const ok = await settle('cls', (x) => x.state === 'ready' && !x.update && x.version !== before.version);
-    expect(ok.version).toMatch(/^2\.0\.0\+/);
+    expect(ok.version).toMatch(/^3\.0\.0\+/);
   }, 60_000);
 
   it('refuses a second PUT while one is loading with 409, and bad entries with 400', async () => {

@@ -24,7 +24,7 @@ describe('rolling a model out to the replicas behind nginx', () => {
   beforeAll(async () => {
     const files = await readZip(demoZip('classify-demo'));
     const g = JSON.parse(files['gateway.json'].toString());
-    files['gateway.json'] = Buffer.from(JSON.stringify({ ...g, version: '2.0.0', labels: [...g.labels].reverse() }));
+    files['gateway.json'] = Buffer.from(JSON.stringify({ ...g, version: '3.0.0', labels: [...g.labels].reverse() }));
     v2 = join(mkdtempSync(join(tmpdir(), 'rollout-')), 'classify-v2.zip');
     writeFileSync(v2, craftZip(Object.entries(files).map(([name, data]) => ({ name, data }))));
     const env = {
@@ -59,13 +59,13 @@ describe('rolling a model out to the replicas behind nginx', () => {
     stop = true;
     await Promise.all(clients);
 
-    expect(result.map((r) => r.version.split('+')[0])).toEqual(['2.0.0', '2.0.0']);
-    expect(lines.some((l) => l.includes('serving 1.0.0+'))).toBe(true);
+    expect(result.map((r) => r.version.split('+')[0])).toEqual(['3.0.0', '3.0.0']);
+    expect(lines.some((l) => l.includes('serving 2.0.0+'))).toBe(true);
     expect(seen.filter((s) => s.status !== 200)).toEqual([]);
     expect(seen.length).toBeGreaterThan(50);
     const versions = new Set(seen.map((s) => s.version?.split('+')[0]));
-    expect(versions).toEqual(new Set(['1.0.0', '2.0.0']));
+    expect(versions).toEqual(new Set(['2.0.0', '3.0.0']));
     // The last answers all come from the new version, whichever replica served them.
-    expect(seen.slice(-10).every((s) => s.version?.startsWith('2.0.0+'))).toBe(true);
+    expect(seen.slice(-10).every((s) => s.version?.startsWith('3.0.0+'))).toBe(true);
   }, 120_000);
 });

@@ -342,7 +342,7 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
       ['a float datatype for token ids', () => ({ inputs: good().map((t) => ({ ...t, datatype: 'FP32' })) }), 400, /datatype must be INT64/],
       ['data that does not fill the shape', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.slice(1) } : t)) }), 400, /20 elements; shape \[3,7\] needs 21/],
       ['inputs of different shapes', () => ({ inputs: good().map((t, i) => (i === 2 ? { ...t, shape: [7, 3] } : t)) }), 400, /every input must have the shape of input_ids/],
-      ['a token id past the vocabulary', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.map((v, k) => (k === 1 ? 8192 : v)) } : t)) }), 400, /input_ids\[1\] is 8192; .* from 0 to 8191/],
+      ['a token id past the vocabulary', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.map((v, k) => (k === 1 ? 16384 : v)) } : t)) }), 400, /input_ids\[1\] is 16384; .* from 0 to 16383/],
       ['a token type past the type vocabulary', () => ({ inputs: good().map((t, i) => (i === 2 ? { ...t, data: t.data.map((v, k) => (k === 1 ? 2 : v)) } : t)) }), 400, /token_type_ids\[1\] is 2/],
       ['a shape no body can hold', () => ({ inputs: good().map((t) => ({ ...t, shape: [1e300, 7] })) }), 400, /more elements than any body/],
       ['a non-integer token id', () => ({ inputs: good().map((t, i) => (i === 0 ? { ...t, data: t.data.map((v, k) => (k === 0 ? 1.5 : v)) } : t)) }), 400, /must be an integer/],
