@@ -3,7 +3,9 @@
  * while a later one is still downloading from a slow S3 server, instead of every load waiting for the
  * slowest download. The slow server is a real S3 server (s3rver) behind a proxy that holds the GET.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
@@ -32,7 +34,8 @@ describe('boot order', () => {
   it('warms and serves a model listed first while a later one is still downloading', async () => {
     const app: FastifyInstance = await buildApp(
       testConfig({
-        store: { s3: { endpoint: proxy.endpoint } },
+        // A store folder of its own: `store` here replaces testConfig's whole section, private folder included.
+        store: { dir: mkdtempSync(join(tmpdir(), 'boot-order-')), s3: { endpoint: proxy.endpoint } },
         models: [
           { name: 'classify-demo', source: demoZip('classify-demo') },
           { name: 'sts-demo', source: 's3://models/sts/v1.zip' },

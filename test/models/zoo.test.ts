@@ -18,8 +18,6 @@ import { Value } from 'typebox/value';
 const MODELS_DIR = path.resolve(import.meta.dirname, '../../models');
 const ZIP_LIMIT = 15 * 1024 * 1024;
 const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.onnx', 'gateway.json', 'MODEL_CARD.md'];
-/** The models of the second wave, on the shared cased tokenizer; the others (v1) are still on their own. */
-const V2 = ['qa-demo', 'rerank-demo', 'retrieve-demo'];
 const SPECIAL_IDS = { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, '[MASK]': 4 };
 
 const Task = Type.Union([
@@ -176,6 +174,12 @@ describe('demo model zoo', () => {
     ]);
   });
 
+  it('shares one tokenizer across every model (the same tokenizer.json, byte for byte)', async () => {
+    const files = new Set<string>();
+    for (const zip of zips) files.add(await fsp.readFile(path.join((await load(zip)).dir, 'tokenizer.json'), 'utf8'));
+    expect(files.size).toBe(1);
+  });
+
   describe.each(zips)('%s', (zip) => {
     let m: Loaded;
     beforeAll(async () => {
@@ -205,18 +209,13 @@ describe('demo model zoo', () => {
       expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/baseline/i);
     });
 
-    it('has its WordPiece tokenizer with the BERT template (v2 models: the cased English-prose one; v1: the lower-cased Debian one)', async () => {
+    it('has the shared cased WordPiece tokenizer with the BERT template', async () => {
       for (const [tok, id] of Object.entries(SPECIAL_IDS)) expect(m.tokenizer.tokenToId(tok)).toBe(id);
       expect(m.tokenizer.getVocabSize(true)).toBe(m.config.vocab_size);
+      expect(m.config.vocab_size).toBe(16384);
       const enc = await m.tokenizer.encode('Free Software, for everyone!', 'Open source');
-      if (V2.some((n) => zip.startsWith(n))) {
-        expect(m.config.vocab_size).toBe(16384);
-        expect(enc.getTokens()).toEqual(['[CLS]', 'Free', 'Software', ',', 'for', 'everyone', '!', '[SEP]', 'Open', 'source', '[SEP]']);
-        expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
-      } else {
-        expect(enc.getTokens()).toEqual(['[CLS]', 'free', 'software', ',', 'for', 'every', '##one', '!', '[SEP]', 'open', 'source', '[SEP]']);
-        expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
-      }
+      expect(enc.getTokens()).toEqual(['[CLS]', 'Free', 'Software', ',', 'for', 'everyone', '!', '[SEP]', 'Open', 'source', '[SEP]']);
+      expect(enc.getTypeIds()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
     });
 
     it('has the ONNX inputs and outputs of its task', () => {
@@ -275,6 +274,18 @@ describe('demo model zoo', () => {
         expect(who.span).toContain('Eiffel');
         const unrelated = await run('How many moons does the planet Jupiter have?', context);
         expect(unrelated.naProb).toBeGreaterThan(m.gateway.no_answer_threshold ?? 0.5);
+      } else if (task === 'text-ranking' && zip.startsWith('sts-cross-demo')) {
+        // An STS cross-encoder: a paraphrase scores above an unrelated sentence, and above the model's threshold.
+        const pairs: [string, string][] = [
+          ['A man is playing a guitar.', 'A man plays the guitar on stage.'],
+          ['A man is playing a guitar.', 'A woman is slicing an onion in the kitchen.'],
+        ];
+        const out = await m.session.run(feeds(await Promise.all(pairs.map(([a, b]) => m.tokenizer.encode(a, b)))));
+        expect(out.logits.dims).toEqual([2, 1]);
+        const [close, far] = [0, 1].map((i) => 1 / (1 + Math.exp(-row(out.logits, i)[0])));
+        expect(close).toBeGreaterThan(far + 0.3);
+        expect(close).toBeGreaterThanOrEqual(m.gateway.threshold ?? 0);
+        expect(far).toBeLessThan(m.gateway.threshold ?? 1);
       } else if (task === 'text-ranking') {
         const query = 'When was the Eiffel Tower completed?';
         const passages = [
