@@ -86,6 +86,8 @@ export class ModelRegistry {
   /** Load counter: every load gets its own session key, cache key and (at run time) folder. */
   private generation = 0;
   private closed = false;
+  /** Loads running in the worker pool right now (settle, never reject): close() waits for them. */
+  private readonly inWorker = new Set<Promise<void>>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -191,8 +193,9 @@ export class ModelRegistry {
     // A remote model's circuit reports degraded/ready for as long as this version is the one serving.
     const loaded: { model?: ServingModel } = {};
     try {
+      if (this.closed) throw new BootError(slot.name, 'loading', 'the gateway closed before the model loaded');
       await this.makeRoom(slot, got.dir);
-      model = await loadModel(slot.name, got.dir, got.digest, ++this.generation, {
+      const loading = loadModel(slot.name, got.dir, got.digest, ++this.generation, {
         pool: this.pool,
         scheduler: this.scheduler,
         tokenizePool: this.tokenizePool,
@@ -210,6 +213,9 @@ export class ModelRegistry {
           else describe(slot.status, manifest, got);
         },
       });
+      const settled = loading.then(() => undefined, () => undefined);
+      this.inWorker.add(settled);
+      model = await loading.finally(() => this.inWorker.delete(settled));
     } catch (err) {
       this.events.onLoad?.({ model: slot.name, result: 'failed', steps: { ...into.timings } });
       throw err;
@@ -222,7 +228,7 @@ export class ModelRegistry {
     if (slot.removed || this.closed) {
       // Removed while it loaded: never serve it.
       await this.unload(serving, files);
-      throw new BootError(slot.name, 'loading', 'the model was removed while it loaded');
+      throw new BootError(slot.name, 'loading', this.closed ? 'the gateway closed while the model loaded' : 'the model was removed while it loaded');
     }
     const previous = slot.serving ? { model: slot.serving, files: slot.files } : undefined;
     slot.serving = serving;
@@ -551,6 +557,10 @@ export class ModelRegistry {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A model being created or warmed in a worker finishes that first: ending a worker inside ONNX Runtime's
+    // session creation can abort the whole process. A fetch still downloading is not waited for (it sees
+    // `closed` before it loads anything).
+    await Promise.all([...this.inWorker]);
     await Promise.all([...this.slots.values()].map((s) => s.serving?.remote?.close()));
     this.scheduler.close();
     this.store.close();
