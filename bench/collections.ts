@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as ort from 'onnxruntime-node';
 import { demoZip } from '../test/helpers/app.ts';
-import { startGateway } from '../test/helpers/gateway-process.ts';
+import { startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { startPostgres } from '../test/helpers/pglite.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
 import { TextTokenizer } from '../src/inference/tokenizer.ts';
@@ -105,16 +105,21 @@ async function ceilingQuestion(m: Awaited<ReturnType<typeof ceilingModels>>, sto
  * The gateway's CPU is its process's (all threads) over each load window; with PostgreSQL, the database's own
  * work is not in it (PGlite runs in this process), while the ceiling's figures include it.
  */
-export async function collectionBench(o: { quick: boolean; stores: ('sqlite' | 'postgres')[] }): Promise<Record<string, unknown>[]> {
-  const n = o.quick ? 300 : 6000;
-  const seconds = o.quick ? 2 : 10;
-  const paras = paragraphs(n);
-  // 200 distinct questions, cycled (caches are off, so a repeat costs what a new one does).
-  const questions = paras.slice(0, 200).map((p) => ({ question: p.question, top_k: 1, retrieve_k: READ_K, mode: 'hybrid' }));
+type Store = 'sqlite' | 'postgres';
+interface Prepared {
+  tmp: string;
+  models: Awaited<ReturnType<typeof ceilingModels>>;
+  gateways: Map<Store, { gw: GatewayProcess; pg?: Awaited<ReturnType<typeof startPostgres>>; dir: string }>;
+}
+
+/**
+ * What the bench needs before it measures: the ceiling's models and one ready gateway per store. bench/run.ts
+ * starts it while its other servers boot, so these boots are not on its wall time; they idle until step 5.
+ */
+export async function prepareCollectionBench(stores: Store[]): Promise<Prepared> {
   const tmp = mkdtempSync(join(tmpdir(), 'bench-collections-'));
-  const models = await ceilingModels(tmp);
-  const rows: Record<string, unknown>[] = [];
-  for (const kind of o.stores) {
+  const gateways: Prepared['gateways'] = new Map();
+  const boot = async (kind: Store) => {
     const pg = kind === 'postgres' ? await startPostgres() : undefined;
     const dir = join(tmp, `store-${kind}`);
     const env: Record<string, string> = {
@@ -128,81 +133,125 @@ export async function collectionBench(o: { quick: boolean; stores: ('sqlite' | '
       ...(pg ? { GATEWAY_COLLECTIONS__POSTGRES__URL: pg.url } : {}),
     };
     const gw = await startGateway(env);
-    try {
-      await gw.waitReady(180_000);
-      const post = async (path: string, body: unknown, type = 'application/json') => {
-        const r = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-        if (r.status >= 300) throw new Error(`${path}: ${r.status} ${(await r.text()).slice(0, 300)}`);
-        return (await r.json()) as Record<string, unknown>;
-      };
-      await post('/v1/collections', { name: 'bench', chunking: { max_tokens: CHUNK_TOKENS, overlap_tokens: 16 } });
-      const cpu0 = procStat(gw.child.pid!).cpuS;
-      const t0 = performance.now();
-      let chunks = 0;
-      for (let i = 0; i < paras.length; i += 500) {
-        const body = paras.slice(i, i + 500).map((p) => JSON.stringify({ id: p.id, text: p.text })).join('\n');
-        chunks += (await post('/v1/collections/bench/documents', `${body}\n`, 'application/x-ndjson')).chunks as number;
-      }
-      const ingestS = (performance.now() - t0) / 1000;
-      const ingestCpu = procStat(gw.child.pid!).cpuS - cpu0;
-      // The embedding ceiling at the same chunk length: the chunks' own texts through ONNX Runtime on both cores.
-      const storeForCeiling: CollectionStore = kind === 'sqlite' ? new SqliteStore(dir) : new PostgresStore({ url: pg!.url, poolSize: 2 });
-      await storeForCeiling.open();
-      const sample = (await storeForCeiling.chunkTexts('bench')).slice(0, o.quick ? 300 : 2000).map((c) => ({ a: c.text }));
-      const embedCeiling = await ceiling({ onnx: join(tmp, EMBEDDER, 'model.onnx'), tokenizer: join(tmp, EMBEDDER, 'tokenizer.json'), maxLength: 256, kind: 'single', items: sample, batches: o.quick ? [16] : [16, 32], raw: false, singleItems: 20 });
-      rows.push({
-        scenario: 'collection-ingest',
-        store: kind,
-        chunks,
-        documents: paras.length,
-        seconds: Number(ingestS.toFixed(1)),
-        chunks_per_s: Math.round(chunks / ingestS),
-        server_cpu_ms_per_chunk: Number(((ingestCpu * 1000) / chunks).toFixed(3)),
-        ceiling_chunks_per_s: embedCeiling.items_per_s,
-        ceiling_cpu_ms_per_chunk: embedCeiling.cpu_ms_per_item,
-        ratio_to_ceiling: Number((chunks / ingestS / embedCeiling.items_per_s).toFixed(2)),
-      });
-      console.log(JSON.stringify(rows.at(-1)));
-      // The ceiling's latency at concurrency 1: the same questions, one at a time, in this process.
-      const single: number[] = [];
-      const singleCpu0 = process.cpuUsage();
-      const asked = paras.slice(0, o.quick ? 40 : 200);
-      for (const q of asked) {
-        const c0 = performance.now();
-        await ceilingQuestion(models, storeForCeiling, q.question);
-        single.push(performance.now() - c0);
-      }
-      const singleCpu = process.cpuUsage(singleCpu0);
-      await storeForCeiling.close();
-      await load(gw.url, '/v1/collections/bench/qa', questions, 4, 1);
-      for (const c of [1, 32]) {
-        const r = await load(gw.url, '/v1/collections/bench/qa', questions, c, seconds, undefined, gw.child.pid!);
-        const cpu = r.server?.cpu_s ?? NaN;
-        const ceilingQps = Math.round((2 * 1000) / (single.reduce((a, b) => a + b, 0) / single.length));
-        rows.push({
-          scenario: 'collection-qa',
-          store: kind,
-          chunks,
-          concurrency: c,
-          rps: Number(r.rps.toFixed(1)),
-          p50_ms: r.p50,
-          p99_ms: r.p99,
-          errors: r.errors + r.non2xx,
-          server_cpu_ms_per_question: Number(((cpu * 1000) / Math.max(1, r.requests)).toFixed(2)),
-          ceiling_single_p50_ms: pct(single, 50),
-          ceiling_single_p99_ms: pct(single, 99),
-          ceiling_cpu_ms_per_question: Number(((singleCpu.user + singleCpu.system) / 1000 / asked.length).toFixed(2)),
-          // c32: against twice the one-at-a-time rate (both cores, if it scaled perfectly): an estimate, not a measurement.
-          ...(c === 1 ? { p50_ratio_to_ceiling: Number((r.p50 / pct(single, 50)).toFixed(2)) } : { ceiling_2core_qps: ceilingQps, qps_ratio_to_ceiling: Number((r.rps / ceilingQps).toFixed(2)) }),
-        });
-        console.log(JSON.stringify(rows.at(-1)));
-      }
-    } finally {
-      await gw.stop();
-      await pg?.stop();
+    gateways.set(kind, { gw, pg, dir });
+    await gw.waitReady(180_000);
+  };
+  const [models] = await Promise.all([ceilingModels(tmp), ...stores.map(boot)]).catch(async (err: unknown) => {
+    for (const g of gateways.values()) {
+      await g.gw.stop();
+      await g.pg?.stop();
+    }
+    throw err;
+  });
+  return { tmp, models, gateways };
+}
+
+/** Stops what prepareCollectionBench started, when the run ends before step 5. */
+export async function discardCollectionBench(ready: Promise<Prepared>): Promise<void> {
+  const p = await ready.catch(() => undefined);
+  for (const g of p?.gateways.values() ?? []) {
+    await g.gw.stop();
+    await g.pg?.stop();
+  }
+}
+
+export async function collectionBench(o: { quick: boolean; stores: Store[] }, ready?: Promise<Prepared>): Promise<Record<string, unknown>[]> {
+  const n = o.quick ? 300 : 6000;
+  const seconds = o.quick ? 2 : 10;
+  const paras = paragraphs(n);
+  // 200 distinct questions, cycled (caches are off, so a repeat costs what a new one does).
+  const questions = paras.slice(0, 200).map((p) => ({ question: p.question, top_k: 1, retrieve_k: READ_K, mode: 'hybrid' }));
+  const { tmp, models, gateways } = await (ready ?? prepareCollectionBench(o.stores));
+  const rows: Record<string, unknown>[] = [];
+  try {
+    await measure();
+  } finally {
+    // The stores a failure never reached.
+    for (const g of gateways.values()) {
+      await g.gw.stop();
+      await g.pg?.stop();
     }
   }
   return rows;
+
+  async function measure(): Promise<void> {
+    for (const kind of o.stores) {
+      const { gw, pg, dir } = gateways.get(kind)!;
+      try {
+        const post = async (path: string, body: unknown, type = 'application/json') => {
+          const r = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+          if (r.status >= 300) throw new Error(`${path}: ${r.status} ${(await r.text()).slice(0, 300)}`);
+          return (await r.json()) as Record<string, unknown>;
+        };
+        await post('/v1/collections', { name: 'bench', chunking: { max_tokens: CHUNK_TOKENS, overlap_tokens: 16 } });
+        const cpu0 = procStat(gw.child.pid!).cpuS;
+        const t0 = performance.now();
+        let chunks = 0;
+        for (let i = 0; i < paras.length; i += 500) {
+          const body = paras.slice(i, i + 500).map((p) => JSON.stringify({ id: p.id, text: p.text })).join('\n');
+          chunks += (await post('/v1/collections/bench/documents', `${body}\n`, 'application/x-ndjson')).chunks as number;
+        }
+        const ingestS = (performance.now() - t0) / 1000;
+        const ingestCpu = procStat(gw.child.pid!).cpuS - cpu0;
+        // The embedding ceiling at the same chunk length: the chunks' own texts through ONNX Runtime on both cores.
+        const storeForCeiling: CollectionStore = kind === 'sqlite' ? new SqliteStore(dir) : new PostgresStore({ url: pg!.url, poolSize: 2 });
+        await storeForCeiling.open();
+        const sample = (await storeForCeiling.chunkTexts('bench')).slice(0, o.quick ? 300 : 2000).map((c) => ({ a: c.text }));
+        const embedCeiling = await ceiling({ onnx: join(tmp, EMBEDDER, 'model.onnx'), tokenizer: join(tmp, EMBEDDER, 'tokenizer.json'), maxLength: 256, kind: 'single', items: sample, batches: o.quick ? [16] : [16, 32], raw: false, singleItems: 20 });
+        rows.push({
+          scenario: 'collection-ingest',
+          store: kind,
+          chunks,
+          documents: paras.length,
+          seconds: Number(ingestS.toFixed(1)),
+          chunks_per_s: Math.round(chunks / ingestS),
+          server_cpu_ms_per_chunk: Number(((ingestCpu * 1000) / chunks).toFixed(3)),
+          ceiling_chunks_per_s: embedCeiling.items_per_s,
+          ceiling_cpu_ms_per_chunk: embedCeiling.cpu_ms_per_item,
+          ratio_to_ceiling: Number((chunks / ingestS / embedCeiling.items_per_s).toFixed(2)),
+        });
+        console.log(JSON.stringify(rows.at(-1)));
+        // The ceiling's latency at concurrency 1: the same questions, one at a time, in this process.
+        const single: number[] = [];
+        const singleCpu0 = process.cpuUsage();
+        const asked = paras.slice(0, o.quick ? 40 : 200);
+        for (const q of asked) {
+          const c0 = performance.now();
+          await ceilingQuestion(models, storeForCeiling, q.question);
+          single.push(performance.now() - c0);
+        }
+        const singleCpu = process.cpuUsage(singleCpu0);
+        await storeForCeiling.close();
+        await load(gw.url, '/v1/collections/bench/qa', questions, 4, 1);
+        for (const c of [1, 32]) {
+          const r = await load(gw.url, '/v1/collections/bench/qa', questions, c, seconds, undefined, gw.child.pid!);
+          const cpu = r.server?.cpu_s ?? NaN;
+          const ceilingQps = Math.round((2 * 1000) / (single.reduce((a, b) => a + b, 0) / single.length));
+          rows.push({
+            scenario: 'collection-qa',
+            store: kind,
+            chunks,
+            concurrency: c,
+            rps: Number(r.rps.toFixed(1)),
+            p50_ms: r.p50,
+            p99_ms: r.p99,
+            errors: r.errors + r.non2xx,
+            server_cpu_ms_per_question: Number(((cpu * 1000) / Math.max(1, r.requests)).toFixed(2)),
+            ceiling_single_p50_ms: pct(single, 50),
+            ceiling_single_p99_ms: pct(single, 99),
+            ceiling_cpu_ms_per_question: Number(((singleCpu.user + singleCpu.system) / 1000 / asked.length).toFixed(2)),
+            // c32: against twice the one-at-a-time rate (both cores, if it scaled perfectly): an estimate, not a measurement.
+            ...(c === 1 ? { p50_ratio_to_ceiling: Number((r.p50 / pct(single, 50)).toFixed(2)) } : { ceiling_2core_qps: ceilingQps, qps_ratio_to_ceiling: Number((r.rps / ceilingQps).toFixed(2)) }),
+          });
+          console.log(JSON.stringify(rows.at(-1)));
+        }
+      } finally {
+        await gw.stop();
+        await pg?.stop();
+        gateways.delete(kind);
+      }
+    }
+  }
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
