@@ -2,42 +2,24 @@
 data, and export ONNX (opset 14, dynamic batch/sequence). Writes .work/out/<name>/{model.onnx, metrics.json, config.json}.
 
 usage: finetune.py NAME STEPS      NAME in sts-demo, essay-demo, essay-demo-bands, classify-demo (qa-demo: train_qa.py)
-env:   PRETRAINED (default .work/pretrained.pt), BS, LR, CONTRASTIVE_STEPS (sts-demo)
+env:   PRETRAINED (default .work/pretrained.pt), BS, LR, CONTRASTIVE_STEPS (sts-demo), INIT_FROM (continue a run: weights.pt or
+       model.onnx), FT_OUT (output folder instead of .work/out/NAME, to try a schedule beside the last run)
 """
 import collections, json, math, os, pickle, random, re, string, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
 from common import WORK, HERE, TOPICAL, SEED, seed_all
-from model import Config, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean
+from model import Config, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean, load_from_onnx
 
 NAME, STEPS = sys.argv[1], int(sys.argv[2])
-OUT = os.path.join(WORK, "out", NAME)
+OUT = os.environ.get("FT_OUT", os.path.join(WORK, "out", NAME))  # FT_OUT: try a schedule without overwriting the last run
 os.makedirs(OUT, exist_ok=True)
 BANDS = ["1", "2", "3", "4", "5", "6"]
 
 
 def log(*a):
     print(f"[{NAME} {time.strftime('%H:%M:%S')}]", *a, flush=True)
-
-
-def load_from_onnx(model, path):
-    """Recover a fine-tuned model's weights from its exported ONNX graph: named initializers map to parameters;
-    constant-folded MatMul weights (transposed nn.Linear weights) come in module order."""
-    import onnx
-    from onnx import numpy_helper
-    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
-    sd = model.state_dict(); new = {}
-    mats = [v for k, v in inits.items() if k.startswith("onnx::MatMul")]
-    linear_w = [k for k in sd if k.endswith(".weight") and sd[k].ndim == 2 and k not in inits]
-    assert len(mats) == len(linear_w), (len(mats), linear_w)
-    for k, v in zip(linear_w, mats):
-        assert tuple(v.T.shape) == tuple(sd[k].shape), k
-        new[k] = torch.from_numpy(v.T.copy())
-    for k in sd:
-        if k in inits:
-            new[k] = torch.from_numpy(inits[k].copy())
-    model.load_state_dict(new)
 
 
 def load_encoder(model):

@@ -298,3 +298,22 @@ class LexicalRanker(LexicalQA):
         extra = self.match(kind) + w[..., None] * self.idf_vec + self.conv(sig).transpose(1, 2)
         h = self.enc(input_ids, attention_mask, token_type_ids, extra)
         return self.head(torch.tanh(self.pre(h[:, 0])))
+
+
+def load_from_onnx(model, path):
+    """Recover a fine-tuned model's weights from its exported ONNX graph: named initializers map to parameters;
+    constant-folded MatMul weights (transposed nn.Linear weights) come in module order."""
+    import onnx
+    from onnx import numpy_helper
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    sd = model.state_dict(); new = {}
+    mats = [v for k, v in inits.items() if k.startswith("onnx::MatMul")]
+    linear_w = [k for k in sd if k.endswith(".weight") and sd[k].ndim == 2 and k not in inits]
+    assert len(mats) == len(linear_w), (len(mats), linear_w)
+    for k, v in zip(linear_w, mats):
+        assert tuple(v.T.shape) == tuple(sd[k].shape), k
+        new[k] = torch.from_numpy(v.T.copy())
+    for k in sd:
+        if k in inits:
+            new[k] = torch.from_numpy(inits[k].copy())
+    model.load_state_dict(new)

@@ -4,7 +4,8 @@ resumable from OUT/ckpt.pt; exports ONNX at the end.
 usage: train_rank.py rerank|retrieve RUN
 env:   STEPS (schedule length), STOP_AT, LR, GROUP (rerank: passages per question, 1 positive + GROUP-1 negatives, 4),
        QB (questions per step: rerank 8, retrieve 32), INIT (rerank: a qa-demo weights.pt; retrieve: an encoder state dict
-       .pt or a .npy of word embeddings), HIDDEN/LAYERS/FFN (retrieve, when not initialised from an encoder),
+       .pt, a .npy of word embeddings, or an exported model.onnx with its config.json beside it, to continue a shipped
+       model on a new schedule), HIDDEN/LAYERS/FFN (retrieve, when not initialised from an encoder),
        P_MAX (tokens of a passage in training, 254), TAU (retrieve temperature, 0.05), EVAL_EVERY, CKPT_EVERY (seconds).
 rerank: listwise softmax over each question's group (its paragraph, BM25's top wrong paragraphs, others of its article).
 retrieve: question and paragraph embedded alone (mean pooling, L2-normalised); InfoNCE of each question against every
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from common import WORK, SEED, seed_all
-from model import Config, Encoder, EmbedModel, LexicalRanker, LexicalQA, make_opt, Schedule, masked_mean
+from model import Config, Encoder, EmbedModel, LexicalRanker, LexicalQA, make_opt, Schedule, masked_mean, load_from_onnx
 
 KIND, RUN = sys.argv[1], sys.argv[2]
 OUT = os.path.join(WORK, "ret", RUN)
@@ -64,6 +65,12 @@ def build_model(vocab):
     if init.endswith(".pt"):
         ck = torch.load(init)
         cfgd = ck["config"]; m = EmbedModel(Config(**cfgd)); m.enc.load_state_dict(ck["encoder"])
+        return cfgd, m
+    if init.endswith(".onnx"):  # continue an exported retriever (its config.json beside it): a new schedule from its weights
+        hf = json.load(open(os.path.join(os.path.dirname(init), "config.json")))
+        cfgd = {k: hf[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                                   "max_position_embeddings")}
+        m = EmbedModel(Config(**cfgd)); load_from_onnx(m, init)
         return cfgd, m
     H = int(env("HIDDEN", 128))
     cfgd = dict(vocab_size=vocab, hidden_size=H, num_hidden_layers=int(env("LAYERS", 2)), num_attention_heads=4,
