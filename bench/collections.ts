@@ -105,11 +105,18 @@ async function ceilingQuestion(m: Awaited<ReturnType<typeof ceilingModels>>, sto
  * The gateway's CPU is its process's (all threads) over each load window; with PostgreSQL, the database's own
  * work is not in it (PGlite runs in this process), while the ceiling's figures include it.
  */
-type Store = 'sqlite' | 'postgres';
+export type Store = 'sqlite' | 'postgres';
 interface Prepared {
   tmp: string;
   models: Awaited<ReturnType<typeof ceilingModels>>;
   gateways: Map<Store, { gw: GatewayProcess; pg?: Awaited<ReturnType<typeof startPostgres>>; dir: string }>;
+}
+
+async function stopGateways(gateways: Prepared['gateways']): Promise<void> {
+  for (const g of gateways.values()) {
+    await g.gw.stop();
+    await g.pg?.stop();
+  }
 }
 
 /**
@@ -137,10 +144,7 @@ export async function prepareCollectionBench(stores: Store[]): Promise<Prepared>
     await gw.waitReady(180_000);
   };
   const [models] = await Promise.all([ceilingModels(tmp), ...stores.map(boot)]).catch(async (err: unknown) => {
-    for (const g of gateways.values()) {
-      await g.gw.stop();
-      await g.pg?.stop();
-    }
+    await stopGateways(gateways);
     throw err;
   });
   return { tmp, models, gateways };
@@ -149,10 +153,7 @@ export async function prepareCollectionBench(stores: Store[]): Promise<Prepared>
 /** Stops what prepareCollectionBench started, when the run ends before step 5. */
 export async function discardCollectionBench(ready: Promise<Prepared>): Promise<void> {
   const p = await ready.catch(() => undefined);
-  for (const g of p?.gateways.values() ?? []) {
-    await g.gw.stop();
-    await g.pg?.stop();
-  }
+  if (p) await stopGateways(p.gateways);
 }
 
 export async function collectionBench(o: { quick: boolean; stores: Store[] }, ready?: Promise<Prepared>): Promise<Record<string, unknown>[]> {
@@ -164,17 +165,6 @@ export async function collectionBench(o: { quick: boolean; stores: Store[] }, re
   const { tmp, models, gateways } = await (ready ?? prepareCollectionBench(o.stores));
   const rows: Record<string, unknown>[] = [];
   try {
-    await measure();
-  } finally {
-    // The stores a failure never reached.
-    for (const g of gateways.values()) {
-      await g.gw.stop();
-      await g.pg?.stop();
-    }
-  }
-  return rows;
-
-  async function measure(): Promise<void> {
     for (const kind of o.stores) {
       const { gw, pg, dir } = gateways.get(kind)!;
       try {
@@ -251,13 +241,17 @@ export async function collectionBench(o: { quick: boolean; stores: Store[] }, re
         gateways.delete(kind);
       }
     }
+  } finally {
+    // The stores a failure never reached.
+    await stopGateways(gateways);
   }
+  return rows;
 }
 
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
   const quick = process.argv.includes('--quick');
   const at = process.argv.indexOf('--stores');
-  const stores = (at > 0 ? process.argv[at + 1] : 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
+  const stores = (at > 0 ? process.argv[at + 1] : 'sqlite,postgres').split(',') as Store[];
   const rows = await collectionBench({ quick, stores });
   stopLoadGenerator();
   mkdirSync('bench/results', { recursive: true });

@@ -19,7 +19,7 @@ import { DEMO_MODELS, demoZip } from '../test/helpers/app.ts';
 import { freePort, startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
 import { ceiling, type CeilingResult } from './ceiling.ts';
-import { collectionBench, discardCollectionBench, prepareCollectionBench } from './collections.ts';
+import { collectionBench, discardCollectionBench, prepareCollectionBench, type Store } from './collections.ts';
 import { renderDocs } from './report.ts';
 import { allCpus, load, pin, pinLoadGenerator, procStat, stopLoadGenerator, type LoadResult } from './load-client.ts';
 import { SPEED_ONLY, standIns, type StandIn } from './stand-ins.ts';
@@ -447,7 +447,7 @@ async function main() {
   const naiveLists = { embed: ['sts-demo', shapes.minilm.name], classify: demoModels.filter((m) => m === 'classify-demo'), qa: ['qa-demo', shapes.distilbert.name] };
   // The cache-hit path's gateway (caches on) boots beside them and waits idle until step 4.
   // So does the collection bench's gateway per store (step 5): its boot is not on the wall time either.
-  const collectionStores: ('sqlite' | 'postgres')[] = quick ? ['sqlite'] : ['sqlite', 'postgres'];
+  const collectionStores: Store[] = quick ? ['sqlite'] : ['sqlite', 'postgres'];
   const collectionsReady = prepareCollectionBench(collectionStores);
   const [{ gw, bootS: bootReadyS }, naiveBooted, hitBooted] = await Promise.all([bootGateway(entries, { ...CACHES_OFF, GATEWAY_STORE__DIR: MAIN_STORE }), startNaive(models, naiveLists), bootGateway(['sts-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })), {}), collectionsReady]).catch(async (err: unknown) => {
     await discardCollectionBench(collectionsReady);

@@ -12,7 +12,7 @@ describe('closing while a model loads', () => {
       const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/close-while-loading.ts', when], { encoding: 'utf8', timeout: 120_000 });
       expect(r.stderr).not.toMatch(/Napi::Error|terminate called/);
       expect(r.status, r.stderr).toBe(0);
-      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { closedAt: string | null; boot: string; status: string | null };
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { closedAt: string | null; boot: string };
       expect(out.closedAt).toBe(when);
       // The load that was in flight is not served after close, and says why.
       expect(out.boot).toMatch(/gateway closed while the model loaded/);
