@@ -7,6 +7,8 @@
  *
  *   npm run eval:collection -- --squad ../shared/data/qa-train/squadshifts_new_wiki_v1.0.json [--limit 1000]
  *     [--config FILE] [--embedding-model NAME] [--rerank-model NAME] [--reader NAME] [--retrieve-k 10] [--out FILE]
+ *     [--modes keyword,vector,hybrid] [--keyword-weights 0.5,0.7] (hybrid rows at these keyword_weight values besides
+ *     the model's default)
  *
  * The gateway runs in this process (the committed default config, or --config), on a throwaway collections folder.
  */
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
       'retrieve-k': { type: 'string' },
       out: { type: 'string' },
       modes: { type: 'string' },
+      'keyword-weights': { type: 'string' },
     },
   });
   if (!values.squad) throw new Error('usage: eval-collection --squad FILE [--limit N] [--config FILE] ...');
@@ -77,7 +80,9 @@ async function main(): Promise<void> {
 
   const hasRanker = fastify.models.list().some((m) => m.task === 'text-ranking' && m.state === 'ready');
   const modes = (values.modes ?? 'keyword,vector,hybrid').split(',') as ('keyword' | 'vector' | 'hybrid')[];
-  const configs = modes.flatMap((mode) => [{ mode, rerank: false }, ...(hasRanker ? [{ mode, rerank: true }] : [])]);
+  const weights = values['keyword-weights']?.split(',').map(Number) ?? [];
+  const settings = modes.flatMap((mode) => [{ mode, weight: undefined as number | undefined }, ...(mode === 'hybrid' ? weights.map((weight) => ({ mode, weight })) : [])]);
+  const configs = settings.flatMap((s) => [{ ...s, rerank: false }, ...(hasRanker ? [{ ...s, rerank: true }] : [])]);
   const retrieveK = Number(values['retrieve-k'] ?? 10);
   const rows: Record<string, number | string | boolean>[] = [];
   for (const c of configs) {
@@ -87,10 +92,11 @@ async function main(): Promise<void> {
     let f = 0;
     const t = performance.now();
     for (const q of asked) {
-      const search = await post('/v1/collections/eval/search', { query: q.question, top_k: 20, mode: c.mode, ...(rerank ? { rerank } : {}) });
+      const weight = c.weight === undefined ? {} : { keyword_weight: c.weight };
+      const search = await post('/v1/collections/eval/search', { query: q.question, top_k: 20, mode: c.mode, ...weight, ...(rerank ? { rerank } : {}) });
       const ids: string[] = search.results.map((r: { document_id: string }) => r.document_id);
       for (const k of [1, 5, 20] as const) if (ids.slice(0, k).includes(q.doc)) hitsAt[k]++;
-      const qa = await post('/v1/collections/eval/qa', { question: q.question, top_k: 1, retrieve_k: retrieveK, mode: c.mode, ...(rerank ? { rerank, read_k: Math.min(5, retrieveK) } : {}), ...(values.reader ? { model: values.reader } : {}) });
+      const qa = await post('/v1/collections/eval/qa', { question: q.question, top_k: 1, retrieve_k: retrieveK, mode: c.mode, ...weight, ...(rerank ? { rerank, read_k: Math.min(5, retrieveK) } : {}), ...(values.reader ? { model: values.reader } : {}) });
       const answer: string = qa.answers[0]?.answer ?? '';
       const [e, fs] = emF1(answer, q.answers);
       em += e;
@@ -98,7 +104,7 @@ async function main(): Promise<void> {
     }
     const n = asked.length;
     const row = {
-      retrieval: c.mode,
+      retrieval: c.weight === undefined ? c.mode : `${c.mode}, keyword_weight ${c.weight}`,
       rerank: c.rerank,
       'recall@1': +(hitsAt[1] / n).toFixed(3),
       'recall@5': +(hitsAt[5] / n).toFixed(3),

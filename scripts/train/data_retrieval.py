@@ -8,6 +8,8 @@ for each question (the baseline, and the candidates the reranker reorders).
 
 Texts are tokenized once, without special tokens, with the gateway's Rust tokenizer; a pair is [CLS] q [SEP] p [SEP], which
 is what the tokenizer's pair template gives for (q, p). Writes .work/ret/data.pkl and .work/ret/dev.json (dev texts and BM25 rankings, for eval_rank.ts).
+`--dev-only OUT.json FILE...` writes only such a dev file, for other SQuAD-format files (QED/NQ dev: where the hybrid's
+keyword weight was chosen).
 """
 import collections, json, math, os, pickle, re, sys, time
 import numpy as np
@@ -119,5 +121,27 @@ def main():
     print(json.dumps(info), file=sys.stderr)
 
 
+def dev_only(files, out):
+    """A dev file in eval_rank.ts's format from other SQuAD-format files (e.g. QED/NQ dev, to choose a setting on
+    without touching new_wiki): paragraphs de-duplicated by text, BM25's top 100 over them for each question."""
+    paras, qs, at = [], [], {}
+    for p_, a_, qs_ in [collect([f]) for f in files]:
+        for q in qs_:
+            text = p_[q["pid"]]
+            if text not in at:
+                at[text] = len(paras); paras.append(text)
+            qs.append({"id": q["id"], "q": q["q"], "pid": at[text]})
+    bm = BM25(paras)
+    for q in qs:
+        q["bm25"] = [int(j) for j in bm.top(q["q"], 100)[0]]
+    json.dump({"paras": paras, "qs": qs}, open(out, "w"))
+    r20 = float(np.mean([q["pid"] in q["bm25"][:20] for q in qs]))
+    print(f"{len(paras)} paragraphs, {len(qs)} questions, BM25 recall@20 {r20:.3f} -> {out}", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main()
+    # data_retrieval.py [--dev-only OUT.json FILE...]
+    if len(sys.argv) > 2 and sys.argv[1] == "--dev-only":
+        dev_only(sys.argv[3:], sys.argv[2])
+    else:
+        main()

@@ -13,6 +13,7 @@
  *
  * usage: node --import tsx scripts/train/eval_rank.ts rerank|retrieve (--zip z | --dir d) [--dev .work/ret/dev.json]
  *          [--k 20] [--limit n] [--out result.json] [--model other.onnx] [--tokenizer t.json] [--gateway g.json]
+ *          [--keyword-weights 0.5,0.6,0.7] (retrieve: the hybrid with BM25 weighted w, the model 1 - w)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,10 +40,10 @@ export function rankMetrics(ranked: number[][], gold: number[]) {
   return { 'mrr@10': mrr / n, 'recall@1': hits[1] / n, 'recall@5': hits[5] / n, 'recall@20': hits[20] / n, 'recall@100': hits[100] / n };
 }
 
-/** Reciprocal rank fusion of ranked lists (k = 60). */
-export function rrf(lists: number[][], k = 60, depth = 100): number[] {
+/** Reciprocal rank fusion of ranked lists (k = 60), each list's terms times its weight (default 1). */
+export function rrf(lists: number[][], k = 60, depth = 100, weights: number[] = lists.map(() => 1)): number[] {
   const score = new Map<number, number>();
-  for (const l of lists) l.slice(0, depth).forEach((id, r) => score.set(id, (score.get(id) ?? 0) + 1 / (k + r + 1)));
+  lists.forEach((l, i) => l.slice(0, depth).forEach((id, r) => score.set(id, (score.get(id) ?? 0) + weights[i] / (k + r + 1))));
   return [...score.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([id]) => id);
 }
 
@@ -79,7 +80,7 @@ export async function embedTexts(session: ort.InferenceSession, tok: TextTokeniz
 async function main(): Promise<void> {
   const { values: a, positionals } = parseArgs({
     allowPositionals: true,
-    options: { zip: { type: 'string' }, dir: { type: 'string' }, model: { type: 'string' }, tokenizer: { type: 'string' }, gateway: { type: 'string' }, dev: { type: 'string', default: 'scripts/train/.work/ret/dev.json' }, k: { type: 'string', default: '20' }, limit: { type: 'string' }, out: { type: 'string' } },
+    options: { zip: { type: 'string' }, dir: { type: 'string' }, model: { type: 'string' }, tokenizer: { type: 'string' }, gateway: { type: 'string' }, dev: { type: 'string', default: 'scripts/train/.work/ret/dev.json' }, k: { type: 'string', default: '20' }, limit: { type: 'string' }, out: { type: 'string' }, 'keyword-weights': { type: 'string' } },
   });
   const kind = positionals[0];
   const { dir, gateway: gw } = await modelFiles({ zip: a.zip, dir: a.dir });
@@ -118,6 +119,11 @@ async function main(): Promise<void> {
       bm25: rankMetrics(qs.map((q) => q.bm25), gold),
       hybrid_rrf60: rankMetrics(qs.map((q, i) => rrf([q.bm25, dense[i]])), gold),
     };
+    // --keyword-weights 0.5,0.6,...: the hybrid with BM25's list weighted w and the model's 1 - w (the gateway's
+    // keyword_weight; 0.5 is the plain RRF above).
+    if (a['keyword-weights']) {
+      result.hybrid_by_keyword_weight = Object.fromEntries(a['keyword-weights'].split(',').map((w) => [w, rankMetrics(qs.map((q, i) => rrf([q.bm25, dense[i]], 60, 100, [Number(w), 1 - Number(w)])), gold)]));
+    }
   }
   await session.release();
   const text = JSON.stringify({ model_path: a.model ?? a.zip ?? dir, questions: qs.length, seconds: Math.round((performance.now() - t0) / 1000), ...result }, null, 1);

@@ -13,7 +13,7 @@ import type { PoolLogger } from '../inference/pool.ts';
 import { queryTerms, terms } from '../collections/analyzer.ts';
 import { chunkSpans } from '../collections/chunker.ts';
 import { checkMetadata, type FilterNode } from '../collections/filter.ts';
-import { reciprocalRankFusion } from '../collections/fusion.ts';
+import { reciprocalRankFusion, RRF_K } from '../collections/fusion.ts';
 import { chunkKey, type Chunking, type CollectionInfo, type CollectionStore, type DocumentRecord, type Hit, type Metadata } from '../collections/types.ts';
 import type { ServiceContext } from './context.ts';
 import { embed } from './embeddings.ts';
@@ -46,6 +46,11 @@ export interface SearchOptions {
   topK?: number;
   filter?: FilterNode;
   mode?: RetrievalMode;
+  /**
+   * Hybrid only: BM25's weight in the fusion, the embedding model's list getting 1 - w (0.5: plain RRF). Default:
+   * the embedding model's calibrated gateway.json `hybrid_keyword_weight`, else 0.5.
+   */
+  keywordWeight?: number;
   /** Rerank the candidates with a text-ranking model (the default one, or the named one). */
   rerank?: boolean | { model?: string; candidates?: number };
 }
@@ -289,12 +294,14 @@ export class CollectionService {
     const c = await this.collection(name);
     const topK = o.topK ?? 5;
     const mode = o.mode ?? 'hybrid';
+    if (o.keywordWeight !== undefined && mode !== 'hybrid') throw new GatewayError('invalid_request', `keyword_weight weighs the two lists of hybrid retrieval; mode is ${mode}`);
     const rerankOpts = o.rerank === true ? {} : o.rerank || undefined;
     const candidates = rerankOpts ? Math.max(topK, rerankOpts.candidates ?? 20) : topK;
     const t0 = performance.now();
     let results: SearchResult[];
+    let embedder: ServingModel | undefined;
     const vector = async (k: number) => {
-      const model = await this.embedder(c, lease);
+      const model = (embedder = await this.embedder(c, lease));
       const { vectors } = await embed(model, [o.query], ctx, { names: ['query'], truncate: true });
       return this.store.vectorSearch(name, vectors[0], k, o.filter);
     };
@@ -304,7 +311,9 @@ export class CollectionService {
     else {
       // Each list deeper than what is kept: fusion rewards chunks both find.
       const [v, k] = await Promise.all([vector(candidates * 2), keyword(candidates * 2)]);
-      results = reciprocalRankFusion([v, k], (h) => chunkKey(h.documentId, h.chunkIndex))
+      // Weights 2(1 - w) and 2w: at w = 0.5 both are 1, the plain RRF scores.
+      const w = o.keywordWeight ?? embedder?.manifest.hybridKeywordWeight ?? 0.5;
+      results = reciprocalRankFusion([v, k], (h) => chunkKey(h.documentId, h.chunkIndex), RRF_K, [2 * (1 - w), 2 * w])
         .slice(0, candidates)
         .map(({ item, score }) => ({ ...item, score, scoredBy: 'rrf' as const }));
     }
@@ -337,7 +346,7 @@ export class CollectionService {
     const c = await this.collection(name);
     // The whole answer is cached per collection version (every write bumps it): exactly, and with the semantic
     // cache on, for a question like an earlier one about the same version of the same collection.
-    const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride]);
+    const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.keywordWeight, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride]);
     const [answer] = await cachedAnswers(
       ctx,
       [{ key: resultKey(reader.cacheKey, 'collection-qa', [name, c.version, o.question, options]), ...(ctx.caches?.semantic?.covers('question-answering') ? { semantic: { scope: `collection-qa\u0000${reader.cacheKey}\u0000${name}\u0000${c.version}\u0000${options}`, text: o.question } } : {}) }],

@@ -23,6 +23,11 @@ export interface ModelManifest {
   score?: { min: number; max: number; round?: number; bandScores?: number[] };
   /** Similarity: score at or above which a pair is `similar` (cosine, or the cross-encoder's own score). */
   threshold?: number;
+  /**
+   * Sentence-similarity models used for collection retrieval: the weight of BM25's list in hybrid retrieval's
+   * reciprocal rank fusion (the model's list gets 1 - w; 0.5 is plain RRF), as calibrated for this model.
+   */
+  hybridKeywordWeight?: number;
   /** QA: with handle_impossible_answer, the empty answer wins when null / (null + best) exceeds this (0.5: the pipeline's rule). */
   noAnswerThreshold?: number;
   /** Ranking heads with classes: the label whose probability is the relevance. */

@@ -127,6 +127,13 @@ export async function readManifest(dir: string, name: string, opts: { graph?: bo
     if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail(`${field('no_answer_threshold')} must be a number in [0, 1], got ${JSON.stringify(t)}`);
     noAnswerThreshold = t as number;
   }
+  let hybridKeywordWeight: number | undefined;
+  if (gateway.hybrid_keyword_weight !== undefined) {
+    const w = gateway.hybrid_keyword_weight;
+    if (typeof w !== 'number' || !(w >= 0 && w <= 1)) fail(`${field('hybrid_keyword_weight')} must be a number in [0, 1], got ${JSON.stringify(w)}`);
+    if (theTask !== 'sentence-similarity') fail(`${field('hybrid_keyword_weight')} is for sentence-similarity models (collection retrieval); this one is ${theTask}`);
+    hybridKeywordWeight = w as number;
+  }
   let positiveLabel: string | undefined;
   if (gateway.positive_label !== undefined) {
     if (typeof gateway.positive_label !== 'string' || gateway.positive_label === '') fail(`${field('positive_label')} must be a label name`);
@@ -164,6 +171,7 @@ export async function readManifest(dir: string, name: string, opts: { graph?: bo
   if (score) manifest.score = score;
   if (threshold !== undefined) manifest.threshold = threshold;
   if (noAnswerThreshold !== undefined) manifest.noAnswerThreshold = noAnswerThreshold;
+  if (hybridKeywordWeight !== undefined) manifest.hybridKeywordWeight = hybridKeywordWeight;
   if (positiveLabel !== undefined) manifest.positiveLabel = positiveLabel;
   if (typeVocabSize !== undefined) manifest.typeVocabSize = typeVocabSize;
   if (vocabSize !== undefined) manifest.vocabSize = vocabSize;

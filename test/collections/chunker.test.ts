@@ -82,6 +82,18 @@ describe('keyword analyzer, fusion, filters', () => {
     expect(fused[0].score).toBeCloseTo(1 / 61 + 1 / 63, 10);
   });
 
+  it('weighs each list: a list weighted 0 only appends what the other lacks, weights 1 and 1 are plain RRF', () => {
+    const lists = [['a', 'b', 'c'], ['c', 'd', 'a']];
+    expect(reciprocalRankFusion(lists, (x) => x, 60, [1, 1])).toEqual(reciprocalRankFusion(lists, (x) => x));
+    expect(reciprocalRankFusion(lists, (x) => x, 60, [0, 2]).map((f) => f.item)).toEqual(['c', 'd', 'a', 'b']);
+    // Weighted 0.6 / 1.4: the item both lists found stays first; the second list's own first item passes the first list's.
+    const w = reciprocalRankFusion([['a', 'b'], ['c', 'a']], (x) => x, 60, [0.6, 1.4]);
+    expect(w.map((f) => f.item)).toEqual(['a', 'c', 'b']);
+    expect(w[0].score).toBeCloseTo(0.6 / 61 + 1.4 / 62, 10);
+    // Only a second list weighted over 62 times the first puts its own first item before one both lists found.
+    expect(reciprocalRankFusion([['a', 'b'], ['c', 'a']], (x) => x, 60, [0.02, 1.98]).map((f) => f.item)).toEqual(['c', 'a', 'b']);
+  });
+
   it('parses and evaluates filters; refuses malformed ones with the place named', () => {
     const f = parseFilter({ lang: 'en', year: { $in: [2020, 2021] }, $or: [{ a: true }, { b: null }] });
     expect(matches({ lang: 'en', year: 2021, a: true }, f)).toBe(true);

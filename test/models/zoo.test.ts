@@ -44,6 +44,7 @@ const GatewayJson = Type.Object(
     ),
     threshold: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
     no_answer_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    hybrid_keyword_weight: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     description: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },
@@ -203,6 +204,11 @@ describe('demo model zoo', () => {
       if (m.gateway.task === 'sentence-similarity') expect(m.gateway.pooling).toBe('mean');
       if (zip === 'sts-demo.zip') expect(typeof m.gateway.threshold).toBe('number');
       if (m.gateway.task === 'question-answering') expect(typeof m.gateway.no_answer_threshold).toBe('number');
+      // The retrievers carry the keyword weight calibrated for collections' hybrid search (calibrate_hybrid.py), and say so in the card.
+      if (zip.startsWith('retrieve-demo')) {
+        expect(m.gateway.hybrid_keyword_weight).toBe(0.7);
+        expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/`hybrid_keyword_weight` is \*\*0\.7\*\*/);
+      } else expect(m.gateway.hybrid_keyword_weight).toBeUndefined();
       if (m.gateway.task === 'text-ranking') expect(m.gateway.output).toBe('sigmoid');
       if (zip.endsWith('-int8.zip')) expect(m.gateway.description).toMatch(/int8/);
       if (m.gateway.task === 'essay-scoring') expect(m.gateway.score).toMatchObject({ min: 1, max: 6 });

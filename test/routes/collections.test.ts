@@ -121,6 +121,29 @@ describe('collections', () => {
     expect((await post('/v1/collections/packages/search', { query: 'x', filter: { $where: 1 } })).status).toBe(400);
   });
 
+  it('weighs hybrid retrieval by keyword_weight: 1 keeps keyword order, 0 vector order; refuses it out of range or outside hybrid', async () => {
+    const ids = async (body: object) => {
+      const r = await post('/v1/collections/packages/search', { query: 'editor maintained by the Debian team', top_k: 3, ...body });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body.results.map((h: { document_id: string; chunk_index: number }) => `${h.document_id}#${h.chunk_index}`);
+    };
+    const keyword = await ids({ mode: 'keyword' });
+    const vector = await ids({ mode: 'vector' });
+    expect(keyword).not.toEqual(vector);
+    expect(await ids({ mode: 'hybrid', keyword_weight: 1 })).toEqual(keyword);
+    expect(await ids({ keyword_weight: 0 })).toEqual(vector);
+    const half = await post('/v1/collections/packages/search', { query: 'editor maintained by the Debian team', top_k: 3, keyword_weight: 0.5 });
+    const plain = await post('/v1/collections/packages/search', { query: 'editor maintained by the Debian team', top_k: 3 });
+    // sts-demo declares no weight: the default is plain RRF.
+    expect(half.body.results).toEqual(plain.body.results);
+    const bad = await post('/v1/collections/packages/search', { query: 'x', keyword_weight: 1.5 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/keyword_weight/);
+    const outside = await post('/v1/collections/packages/qa', { question: 'who?', mode: 'vector', keyword_weight: 0.3 });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error).toMatchObject({ code: 'invalid_request', message: 'keyword_weight weighs the two lists of hybrid retrieval; mode is vector' });
+  });
+
   it('streams NDJSON; a malformed line is reported by line number and nothing is ingested', async () => {
     await post('/v1/collections', { name: 'stream' });
     const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: `doc-${i}`, text: `Package number ${i} is a tool maintained by team ${i % 7}.`, metadata: { team: i % 7 } }));
@@ -227,6 +250,14 @@ describe('collections.embeddingModel', () => {
       expect(r.json()).toMatchObject({ embedding_model: 'retrieve-demo', chunking: { max_tokens: 256 } });
       const named = await both.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'c2', embedding_model: 'sts-demo' } });
       expect(named.json().embedding_model).toBe('sts-demo');
+      // Hybrid search weighs BM25 by retrieve-demo's calibrated gateway.json hybrid_keyword_weight (0.7) unless asked otherwise.
+      const docs = ['The nginx web server is maintained by the Debian Nginx Maintainers.', 'Vim is a text editor kept by the Debian Vim team.', 'Curl transfers data with URLs.'];
+      expect((await both.inject({ method: 'POST', url: '/v1/collections/c1/documents', payload: { documents: docs.map((text) => ({ text })) } })).statusCode).toBe(200);
+      const search = async (extra: object) => (await both.inject({ method: 'POST', url: '/v1/collections/c1/search', payload: { query: 'who maintains the web server', top_k: 3, ...extra } })).json().results;
+      const byDefault = await search({});
+      expect(byDefault.length).toBe(3);
+      expect(byDefault).toEqual(await search({ keyword_weight: 0.7 }));
+      expect(byDefault.map((h: { score: number }) => h.score)).not.toEqual((await search({ keyword_weight: 0.5 })).map((h: { score: number }) => h.score));
     } finally {
       await both.close();
     }

@@ -52,8 +52,8 @@ describe('complete gateway.json', () => {
   });
 
   test('similarity with pooling and threshold', async () => {
-    await model({ 'gateway.json': { task: 'sentence-similarity', max_length: 128, output: 'identity', pooling: 'cls', threshold: 0.7, description: '' } });
-    expect(await readManifest(dir, 'm')).toMatchObject({ task: 'sentence-similarity', pooling: 'cls', threshold: 0.7, maxLength: 128, version: '0' });
+    await model({ 'gateway.json': { task: 'sentence-similarity', max_length: 128, output: 'identity', pooling: 'cls', threshold: 0.7, hybrid_keyword_weight: 0.7, description: '' } });
+    expect(await readManifest(dir, 'm')).toMatchObject({ task: 'sentence-similarity', pooling: 'cls', threshold: 0.7, hybridKeywordWeight: 0.7, maxLength: 128, version: '0' });
   });
 });
 
@@ -115,6 +115,8 @@ describe('what cannot be known is an error naming the model, the file and the fi
     ['essay with min >= max', { 'gateway.json': { task: 'essay-scoring', max_length: 8, output: 'identity', score: { min: 5, max: 1 } } }, /"score" needs numbers min < max/],
     ['bandScores not matching labels', { 'gateway.json': { task: 'essay-scoring', max_length: 8, labels: ['a', 'b'], score: { min: 0, max: 1, bandScores: [0] } } }, /bandScores has 1 values but the model has 2 labels/],
     ['threshold out of range', { 'gateway.json': { task: 'sentence-similarity', max_length: 8, threshold: 2 } }, /"threshold" must be a number in \[-1, 1\]/],
+    ['hybrid_keyword_weight out of range', { 'gateway.json': { task: 'sentence-similarity', max_length: 8, hybrid_keyword_weight: 1.5 } }, /"hybrid_keyword_weight" must be a number in \[0, 1\], got 1\.5/],
+    ['hybrid_keyword_weight on a QA model', { 'gateway.json': { task: 'question-answering', max_length: 8, hybrid_keyword_weight: 0.7 } }, /"hybrid_keyword_weight" is for sentence-similarity models .*; this one is question-answering/],
     ['onnx path escaping the folder', { 'gateway.json': { task: 'question-answering', max_length: 8, onnx: '../other/model.onnx' } }, /"onnx" must stay inside the model folder/],
     ['named onnx missing', { 'gateway.json': { task: 'question-answering', max_length: 8, onnx: 'x.onnx' } }, /"onnx" names x\.onnx, which is not in/],
     ['no onnx at all', { 'gateway.json': { task: 'question-answering', max_length: 8 }, 'model.onnx': null }, /no ONNX graph in .*: looked for model\.onnx, onnx\/model\.onnx, onnx\/model_quantized\.onnx/],

@@ -20,6 +20,11 @@ const Filter = Type.Record(Type.String(), Type.Unknown(), {
   examples: [{ lang: 'en' }],
 });
 const Mode = Type.Union([Type.Literal('vector'), Type.Literal('keyword'), Type.Literal('hybrid')], { description: 'hybrid (default): reciprocal rank fusion of vector and BM25 keyword retrieval' });
+const KeywordWeight = Type.Number({
+  minimum: 0,
+  maximum: 1,
+  description: "hybrid only: BM25's weight in the fusion, the vector list getting 1 - w (0.5: plain RRF; 1: keyword order first). Default: the embedding model's calibrated gateway.json hybrid_keyword_weight (retrieve-demo: 0.7), else 0.5",
+});
 const Rerank = Type.Union([Type.Boolean(), Type.Object({ model: Type.Optional(ModelName), candidates: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Candidates the cross-encoder reads (default 20)' })) })], {
   description: 'Rerank the retrieved candidates with a text-ranking model (true: the default one)',
 });
@@ -78,7 +83,7 @@ const Hit = Type.Object({
 });
 
 const SearchBody = Type.Object(
-  { query: Type.String({ minLength: 1 }), top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })), filter: Type.Optional(Filter), mode: Type.Optional(Mode), rerank: Type.Optional(Rerank) },
+  { query: Type.String({ minLength: 1 }), top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })), filter: Type.Optional(Filter), mode: Type.Optional(Mode), keyword_weight: Type.Optional(KeywordWeight), rerank: Type.Optional(Rerank) },
   { examples: [{ query: 'Who maintains the web server?', top_k: 3 }] },
 );
 
@@ -90,6 +95,7 @@ const QaBody = Type.Object(
     read_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Of those, how many the reader reads (default all)' })),
     filter: Type.Optional(Filter),
     mode: Type.Optional(Mode),
+    keyword_weight: Type.Optional(KeywordWeight),
     rerank: Type.Optional(Rerank),
     handle_impossible_answer: Type.Optional(Type.Boolean({ default: false, description: 'Answer "" when every chunk the reader reads says it does not answer' })),
     max_answer_length: Type.Optional(Type.Integer({ minimum: 1, maximum: 512, default: 30 })),
@@ -325,7 +331,7 @@ const collections: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req) => {
       checkText('query', req.body.query, textLimits.maxTextChars);
-      const { results } = await app.collections.search(req.params.name, { query: req.body.query, topK: req.body.top_k, filter: filterOf(req.body.filter), mode: req.body.mode as RetrievalMode | undefined, rerank: req.body.rerank }, ctxOf(req), req.lease);
+      const { results } = await app.collections.search(req.params.name, { query: req.body.query, topK: req.body.top_k, filter: filterOf(req.body.filter), mode: req.body.mode as RetrievalMode | undefined, keywordWeight: req.body.keyword_weight, rerank: req.body.rerank }, ctxOf(req), req.lease);
       return { results: results.map((r) => ({ document_id: r.documentId, score: r.score, scored_by: r.scoredBy, text: r.text, start: r.start, end: r.end, chunk_index: r.chunkIndex, metadata: r.metadata })) };
     },
   });
@@ -344,7 +350,7 @@ const collections: FastifyPluginAsyncTypebox = async (app) => {
       checkText('question', b.question, textLimits.maxTextChars);
       const r = await app.collections.qa(
         req.params.name,
-        { query: b.question, question: b.question, topK: b.top_k, retrieveK: b.retrieve_k, readK: b.read_k, filter: filterOf(b.filter), mode: b.mode as RetrievalMode | undefined, rerank: b.rerank, handleImpossibleAnswer: b.handle_impossible_answer, maxAnswerLength: b.max_answer_length, model: b.model, stride: textLimits.qaStride },
+        { query: b.question, question: b.question, topK: b.top_k, retrieveK: b.retrieve_k, readK: b.read_k, filter: filterOf(b.filter), mode: b.mode as RetrievalMode | undefined, keywordWeight: b.keyword_weight, rerank: b.rerank, handleImpossibleAnswer: b.handle_impossible_answer, maxAnswerLength: b.max_answer_length, model: b.model, stride: textLimits.qaStride },
         ctxOf(req),
         req.lease,
       );
