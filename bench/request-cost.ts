@@ -2,7 +2,8 @@
  * `npm run bench:request-cost`: what one request costs the server, in CPU, on the paths where HTTP and JSON are
  * most of the work: a cache hit (embeddings and QA-300, 64 repeated bodies, caches on), the embeddings miss path
  * (unique short sentences, caches off), and Fastify alone (bench/fastify-floor.ts: a validated POST answered
- * with the same bytes as an embeddings hit) as the framework's floor. Concurrency 32, the server's CPU (all
+ * with the same bytes as an embeddings hit) as the framework's floor, and that floor sending the gateway's response
+ * headers too (`fastify-floor-headers`: what the ~19 headers cost). Concurrency 32, the server's CPU (all
  * threads, and the main thread apart) over each load window, per request.
  *
  *   npm run bench:request-cost -- [--against <git ref>] [--rounds 5] [--seconds 3] [--cpu-prof DIR] [--only hit-embeddings,...]
@@ -76,17 +77,18 @@ async function gateway(label: string, cwd: string, env: Record<string, string>, 
   return { label, url, child, stop: stopper(child) };
 }
 
-async function fastifyFloor(body: string): Promise<Server> {
+async function fastifyFloor(body: string, headers?: Record<string, string>): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fastify-floor.ts', String(port)], { env: { PATH: process.env.PATH ?? '', FLOOR_BODY: body }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const env = { PATH: process.env.PATH ?? '', FLOOR_BODY: body, ...(headers ? { FLOOR_HEADERS: JSON.stringify(headers) } : {}) };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fastify-floor.ts', String(port)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   await waitUp(url, '/ready', child, 'fastify floor');
-  return { label: 'fastify alone', url, child, stop: stopper(child) };
+  return { label: headers ? "fastify alone + the gateway's headers" : 'fastify alone', url, child, stop: stopper(child) };
 }
 
 const post = async (url: string, body: unknown) => {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
-  return { status: r.status, text: await r.text() };
+  return { status: r.status, text: await r.text(), headers: Object.fromEntries(r.headers) };
 };
 
 const words = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ['package', 'library', 'tool', 'server', 'the', 'a', 'data', 'network', 'files', 'and'][(i * 7 + seed) % 10]).join(' ');
@@ -101,13 +103,15 @@ interface Path {
   /** Fill the cache first with one pass over the bodies. */
   fill?: boolean;
   /** Which servers answer it: the gateways with caches on, off, or the Fastify floor. */
-  on: 'cached' | 'uncached' | 'floor';
+  on: 'cached' | 'uncached' | 'floor' | 'floorHeaders';
 }
 const PATHS: Path[] = [
   { name: 'hit-embeddings', route: '/v1/embeddings', body: sentences, fill: true, on: 'cached' },
   { name: 'hit-qa', route: '/v1/qa', body: questions, fill: true, on: 'cached' },
   { name: 'miss-embeddings', route: '/v1/embeddings', body: { input: 'sentence [<id>] about a package' }, on: 'uncached' },
   { name: 'fastify-floor', route: '/v1/embeddings', body: sentences, on: 'floor' },
+  // The same with the ~20 headers a gateway hit sends (security, request id, timings, model version, cache).
+  { name: 'fastify-floor-headers', route: '/v1/embeddings', body: sentences, on: 'floorHeaders' },
 ];
 
 const median = (xs: number[]) => {
@@ -155,18 +159,20 @@ async function main() {
       symlinkSync(join(here, 'node_modules'), join(base, 'node_modules'));
     }
     const trees = [{ label: 'this tree', dir: here }, ...(base ? [{ label: args.against!, dir: base }] : [])];
-    const boot: Record<string, Server[]> = { cached: [], uncached: [], floor: [] };
+    const boot: Record<string, Server[]> = { cached: [], uncached: [], floor: [], floorHeaders: [] };
     for (const t of trees) {
       const prof = t.dir === here && profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
       if (paths.some((p) => p.on === 'cached')) boot.cached.push(await gateway(`${t.label}, caches on`, t.dir, {}, prof));
       if (paths.some((p) => p.on === 'uncached')) boot.uncached.push(await gateway(`${t.label}, caches off`, t.dir, { GATEWAY_CACHE__EMBEDDING_BYTES: '0', GATEWAY_CACHE__RESULT_BYTES: '0' }, prof));
     }
-    if (paths.some((p) => p.on === 'floor')) {
-      // The floor answers with the bytes the gateway answers the first embeddings hit with.
-      const answer = (await post(`${(boot.cached[0] ?? boot.uncached[0]).url}/v1/embeddings`, sentences[0])).text;
-      boot.floor.push(await fastifyFloor(answer));
+    if (paths.some((p) => p.on === 'floor' || p.on === 'floorHeaders')) {
+      // The floor answers with the bytes (and, for floorHeaders, the headers) the gateway answers the first embeddings hit with.
+      const answer = await post(`${(boot.cached[0] ?? boot.uncached[0]).url}/v1/embeddings`, sentences[0]);
+      if (paths.some((p) => p.on === 'floor')) boot.floor.push(await fastifyFloor(answer.text));
+      const own = new Set(['date', 'connection', 'keep-alive', 'content-length', 'content-type', 'transfer-encoding']);
+      if (paths.some((p) => p.on === 'floorHeaders')) boot.floorHeaders.push(await fastifyFloor(answer.text, Object.fromEntries(Object.entries(answer.headers).filter(([k]) => !own.has(k)))));
     }
-    servers.push(...boot.cached, ...boot.uncached, ...boot.floor);
+    servers.push(...boot.cached, ...boot.uncached, ...boot.floor, ...boot.floorHeaders);
     const samples = new Map<string, { cpu: number[]; main: number[]; rps: number[] }>();
     for (const p of paths) {
       for (const s of boot[p.on]) {
