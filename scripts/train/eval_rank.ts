@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../../src/inference/tokenizer.ts';
 import { pool, l2Normalize, type Pooling } from '../../src/tasks/similarity.ts';
+import { reciprocalRankFusion, RRF_K } from '../../src/collections/fusion.ts';
 import { feeds, modelFiles } from './eval_qa.ts';
 
 interface Dev {
@@ -40,11 +41,9 @@ export function rankMetrics(ranked: number[][], gold: number[]) {
   return { 'mrr@10': mrr / n, 'recall@1': hits[1] / n, 'recall@5': hits[5] / n, 'recall@20': hits[20] / n, 'recall@100': hits[100] / n };
 }
 
-/** Reciprocal rank fusion of ranked lists (k = 60), each list's terms times its weight (default 1). */
-export function rrf(lists: number[][], k = 60, depth = 100, weights: number[] = lists.map(() => 1)): number[] {
-  const score = new Map<number, number>();
-  lists.forEach((l, i) => l.slice(0, depth).forEach((id, r) => score.set(id, (score.get(id) ?? 0) + weights[i] / (k + r + 1))));
-  return [...score.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([id]) => id);
+/** The gateway's reciprocal rank fusion (src/collections/fusion.ts, k = 60) of each list's top `depth`, weighted. */
+export function rrf(lists: number[][], depth = 100, weights?: number[]): number[] {
+  return reciprocalRankFusion(lists.map((l) => l.slice(0, depth)), String, RRF_K, weights).map((f) => f.item);
 }
 
 /** Cross-encoder logits of (query, passage) pairs: the best window of each pair. */
@@ -122,7 +121,7 @@ async function main(): Promise<void> {
     // --keyword-weights 0.5,0.6,...: the hybrid with BM25's list weighted w and the model's 1 - w (the gateway's
     // keyword_weight; 0.5 is the plain RRF above).
     if (a['keyword-weights']) {
-      result.hybrid_by_keyword_weight = Object.fromEntries(a['keyword-weights'].split(',').map((w) => [w, rankMetrics(qs.map((q, i) => rrf([q.bm25, dense[i]], 60, 100, [Number(w), 1 - Number(w)])), gold)]));
+      result.hybrid_by_keyword_weight = Object.fromEntries(a['keyword-weights'].split(',').map((w) => [w, rankMetrics(qs.map((q, i) => rrf([q.bm25, dense[i]], 100, [Number(w), 1 - Number(w)])), gold)]));
     }
   }
   await session.release();

@@ -121,18 +121,16 @@ export async function readManifest(dir: string, name: string, opts: { graph?: bo
     if (theTask === 'sentence-similarity' && ((t as number) < -1 || (t as number) > 1)) fail(`${field('threshold')} must be a number in [-1, 1] (a cosine), got ${JSON.stringify(t)}`);
     threshold = t as number;
   }
-  let noAnswerThreshold: number | undefined;
-  if (gateway.no_answer_threshold !== undefined) {
-    const t = gateway.no_answer_threshold;
-    if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail(`${field('no_answer_threshold')} must be a number in [0, 1], got ${JSON.stringify(t)}`);
-    noAnswerThreshold = t as number;
-  }
-  let hybridKeywordWeight: number | undefined;
-  if (gateway.hybrid_keyword_weight !== undefined) {
-    const w = gateway.hybrid_keyword_weight;
-    if (typeof w !== 'number' || !(w >= 0 && w <= 1)) fail(`${field('hybrid_keyword_weight')} must be a number in [0, 1], got ${JSON.stringify(w)}`);
-    if (theTask !== 'sentence-similarity') fail(`${field('hybrid_keyword_weight')} is for sentence-similarity models (collection retrieval); this one is ${theTask}`);
-    hybridKeywordWeight = w as number;
+  /** A field that must be a number in [0, 1] when present. */
+  const unitInterval = (key: string): number | undefined => {
+    const v = gateway[key];
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 1))) fail(`${field(key)} must be a number in [0, 1], got ${JSON.stringify(v)}`);
+    return v as number | undefined;
+  };
+  const noAnswerThreshold = unitInterval('no_answer_threshold');
+  const hybridKeywordWeight = unitInterval('hybrid_keyword_weight');
+  if (hybridKeywordWeight !== undefined && theTask !== 'sentence-similarity') {
+    fail(`${field('hybrid_keyword_weight')} is for sentence-similarity models (collection retrieval); this one is ${theTask}`);
   }
   let positiveLabel: string | undefined;
   if (gateway.positive_label !== undefined) {
