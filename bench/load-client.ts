@@ -87,15 +87,13 @@ export function stopLoadGenerator(): void {
 /**
  * One load run, closed loop (`connections`) or open loop (`rate` requests/s). `body` is one body ([<id>]
  * replaced by a unique id per request) or an array of bodies each connection cycles through. With `pid`, the
- * result carries that server's CPU over exactly the load window. `amount`: a fixed number of requests instead
- * of a fixed time.
+ * result carries that server's CPU over exactly the load window. `steady`: a closed loop measured at steady
+ * state between bursts of answers (bench/load.ts Job.steady) instead of over a fixed time; `seconds` then only
+ * bounds it.
  */
-export function load(url: string, path: string, body: unknown, connections: number, seconds: number, rate?: number, pid?: number, amount?: number): Promise<LoadResult> {
+export function load(url: string, path: string, body: unknown, connections: number, seconds: number, rate?: number, pid?: number, steady?: { skip: number; count: number }): Promise<LoadResult> {
   const bodies = Array.isArray(body) ? { requests: body.map((b) => ({ method: 'POST' as const, body: JSON.stringify(b) })) } : { body: JSON.stringify(body), idReplacement: true };
-  // With `amount`, exactly that many requests are sent and the run ends at the last answer (`seconds` then only
-  // bounds it): nothing in flight is cut off, which matters where one batch takes hundreds of ms.
-  const span = amount ? { amount } : { duration: seconds };
-  const opts = { url: `${url}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, ...bodies, connections, ...span, timeout: rate ? 10 : 60, ...(rate ? { overallRate: rate } : {}) };
+  const opts = { url: `${url}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, ...bodies, connections, duration: seconds, timeout: rate ? 10 : 60, ...(rate ? { overallRate: rate } : {}) };
   return new Promise((resolve, reject) => {
     if (pending) return reject(new Error('one load run at a time'));
     const c = generator();
@@ -107,6 +105,6 @@ export function load(url: string, path: string, body: unknown, connections: numb
       if (r.error) return reject(new Error(`load generator: ${r.error}`));
       resolve({ rps: r.requests / r.seconds, requests: r.requests, seconds: r.seconds, p50: r.p50, p95: r.p95, p99: r.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, server: r.server });
     };
-    c.stdin.write(`${JSON.stringify({ opts, pid })}\n`);
+    c.stdin.write(`${JSON.stringify({ opts, pid, steady })}\n`);
   });
 }

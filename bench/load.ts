@@ -18,7 +18,17 @@ export interface Job {
   opts: autocannon.Options;
   /** The server process to measure. */
   pid?: number;
+  /**
+   * Closed loop at steady state: keep `connections` requests in flight, skip the first `skip` answers (the
+   * queue filling), then measure from the end of one burst of answers to the end of another at least `count`
+   * answers later, and stop. For models whose batches take hundreds of ms, where a fixed window cuts off the
+   * batches in progress and a fixed number of requests ends in a tail with one worker idle.
+   */
+  steady?: { skip: number; count: number };
 }
+
+/** Answers closer together than this belong to one burst (one batch's items written one after another). */
+const BURST_GAP_MS = 5;
 
 /** CPU seconds of a process (all threads, including exited ones), from /proc/<pid>/stat. */
 function processCpuS(pid: number): number {
@@ -50,15 +60,19 @@ export interface ServerCpu {
   window_s: number;
 }
 
-function cpuDelta(pid: number, before: { total: number; threads: Map<number, number>; t: number }): ServerCpu {
-  const threads = threadCpuNs(pid);
-  const deltas = [...threads].map(([tid, ns]) => [tid, (ns - (before.threads.get(tid) ?? 0)) / 1e9] as const);
+function cpuDelta(pid: number, before: Snapshot): ServerCpu {
+  return cpuBetween(before, snapshot(pid), pid);
+}
+
+/** The server's CPU between two snapshots of it (the main thread is the one whose id is the process id). */
+function cpuBetween(before: Snapshot, after: Snapshot, pid: number): ServerCpu {
+  const deltas = [...after.threads].map(([tid, ns]) => [tid, (ns - (before.threads.get(tid) ?? 0)) / 1e9] as const);
   const main = deltas.find(([tid]) => tid === pid)?.[1] ?? 0;
   return {
-    cpu_s: Number((processCpuS(pid) - before.total).toFixed(2)),
+    cpu_s: Number((after.total - before.total).toFixed(2)),
     main_cpu_s: Number(main.toFixed(3)),
     threads_cpu_s: deltas.filter(([tid]) => tid !== pid).map(([, s]) => Number(s.toFixed(3))).filter((s) => s >= 0.005).sort((a, b) => b - a),
-    window_s: Number(((performance.now() - before.t) / 1000).toFixed(3)),
+    window_s: Number(((after.t - before.t) / 1000).toFixed(3)),
   };
 }
 
@@ -74,9 +88,10 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
     delete opts.body;
     opts.requests = [{ setupRequest: (req) => ({ ...req, body: template.replaceAll('[<id>]', String(n++)) }) }];
   }
+  if (job.steady) return steadyJob(opts, job.steady, job.pid);
   const latencies: number[] = [];
   let non2xx = 0;
-  const before = job.pid ? { total: processCpuS(job.pid), threads: threadCpuNs(job.pid), t: performance.now() } : undefined;
+  const before = job.pid ? snapshot(job.pid) : undefined;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
     instance.on('response', (_client, status, _bytes, ms) => {
@@ -85,9 +100,53 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
     });
   });
   const server = before && job.pid ? cpuDelta(job.pid, before) : undefined;
+  return summary(latencies, { errors: result.errors, timeouts: result.timeouts, non2xx, seconds: result.duration }, server);
+}
+
+type Snapshot = { total: number; threads: Map<number, number>; t: number };
+const snapshot = (pid: number): Snapshot => ({ total: processCpuS(pid), threads: threadCpuNs(pid), t: performance.now() });
+
+function summary(latencies: number[], counts: { errors: number; timeouts: number; non2xx: number; seconds: number }, server?: ServerCpu): Record<string, unknown> {
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => (latencies.length ? Number(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1)) : NaN);
-  return { requests: latencies.length, errors: result.errors, timeouts: result.timeouts, non2xx, seconds: result.duration, p50: pct(50), p95: pct(95), p99: pct(99), ...(server ? { server } : {}) };
+  return { requests: latencies.length, ...counts, p50: pct(50), p95: pct(95), p99: pct(99), ...(server ? { server } : {}) };
+}
+
+/**
+ * The steady-state window of a closed loop (Job.steady): every 2xx answer's time, latency and (with a pid) the
+ * server's CPU at that moment; the window runs from the last answer of a burst at or after `skip` to the last
+ * answer of a burst at or after `skip + count`, so each end falls between batches, never inside one. Requests
+ * still in flight when it stops are abandoned (the gateway drops queued work of a client that went away; the
+ * bench waits for the server to go idle before its next point).
+ */
+async function steadyJob(opts: autocannon.Options, steady: { skip: number; count: number }, pid?: number): Promise<Record<string, unknown>> {
+  const answers: { t: number; ms: number; cpu?: Snapshot }[] = [];
+  let non2xx = 0;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    // Bounded by `duration` as a safety net; it normally stops itself.
+    const instance = autocannon({ ...opts, amount: undefined }, (err, res) => (err ? reject(err) : resolve(res)));
+    let stopTimer: NodeJS.Timeout | undefined;
+    instance.on('response', (_client, status, _bytes, ms) => {
+      if (status < 200 || status >= 300) return void non2xx++;
+      answers.push({ t: performance.now(), ms, cpu: pid ? snapshot(pid) : undefined });
+      if (answers.length >= steady.skip + steady.count) {
+        // Stop once this burst is over (no answer for two gaps).
+        clearTimeout(stopTimer);
+        stopTimer = setTimeout(() => instance.stop(), 2 * BURST_GAP_MS);
+      }
+    });
+  });
+  const burstEnd = (i: number) => i === answers.length - 1 || answers[i + 1].t - answers[i].t > BURST_GAP_MS;
+  let s = Math.max(0, steady.skip - 1);
+  while (s < answers.length - 1 && !burstEnd(s)) s++;
+  let e = Math.min(answers.length - 1, s + steady.count);
+  while (e < answers.length - 1 && !burstEnd(e)) e++;
+  if (e <= s) return { error: `steady window: ${answers.length} answers, fewer than skip + count (${steady.skip} + ${steady.count})` };
+  const window = answers.slice(s + 1, e + 1);
+  const a = answers[s].cpu;
+  const b = answers[e].cpu;
+  const server = a && b && pid ? cpuBetween(a, b, pid) : undefined;
+  return { ...summary(window.map((w) => w.ms), { errors: result.errors, timeouts: result.timeouts, non2xx, seconds: Number(((answers[e].t - answers[s].t) / 1000).toFixed(3)) }, server), steady_window: [s + 1, e + 1] };
 }
 
 if (process.argv[2]) {

@@ -16,11 +16,10 @@ import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { histogram } from '../test/helpers/remote.ts';
+import { QA_300 } from './inputs.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, out: { type: 'string', default: 'bench/results/remote-hop.json' } } });
 const SECONDS = Number(values.seconds);
-const words = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ['package', 'library', 'tool', 'server', 'the', 'a', 'data', 'network', 'files', 'and'][(i * 7 + seed) % 10]).join(' ');
-const QA_300 = `The curl package is maintained by the Debian curl Maintainers. ${words(290, 1)}`;
 const SCENARIOS = [
   { name: 'embeddings', model: 'sts-demo', path: '/v1/embeddings', body: { input: 'sentence [<id>] about a package' } },
   { name: 'qa300', model: 'qa-demo', path: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 } },

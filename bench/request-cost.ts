@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { demoZip } from '../test/helpers/app.ts';
 import { freePort } from '../test/helpers/gateway-process.ts';
 import { load, stopLoadGenerator } from './load-client.ts';
+import { QA_300 } from './inputs.ts';
 
 const { values: args } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '3' }, 'cpu-prof': { type: 'string' }, only: { type: 'string' }, connections: { type: 'string', default: '32' } } });
 const ROUNDS = Number(args.rounds);
@@ -91,8 +92,6 @@ const post = async (url: string, body: unknown) => {
   return { status: r.status, text: await r.text(), headers: Object.fromEntries(r.headers) };
 };
 
-const words = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ['package', 'library', 'tool', 'server', 'the', 'a', 'data', 'network', 'files', 'and'][(i * 7 + seed) % 10]).join(' ');
-const QA_300 = `The curl package is maintained by the Debian curl Maintainers. ${words(290, 1)}`;
 const sentences = Array.from({ length: 64 }, (_, i) => ({ input: `sentence ${i} about a package` }));
 const questions = Array.from({ length: 64 }, (_, i) => ({ question: `Who maintains curl ${i}?`, context: QA_300 }));
 

@@ -23,6 +23,7 @@ import { collectionBench, discardCollectionBench, prepareCollectionBench, type S
 import { renderDocs } from './report.ts';
 import { allCpus, load, pin, pinLoadGenerator, procStat, stopLoadGenerator, type LoadResult } from './load-client.ts';
 import { SPEED_ONLY, standIns, type StandIn } from './stand-ins.ts';
+import { QA_300, QA_3000, ESSAY_400 } from './inputs.ts';
 
 const quick = process.argv.includes('--quick');
 const tuneOnly = process.argv.includes('--tune');
@@ -33,10 +34,6 @@ const SECONDS = quick ? 1.5 : 6;
 const QUICK_MODELS = ['sts-demo', 'qa-demo'];
 const WARM_SECONDS = quick ? 0.5 : 1;
 
-const words = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ['package', 'library', 'tool', 'server', 'the', 'a', 'data', 'network', 'files', 'and'][(i * 7 + seed) % 10]).join(' ');
-const QA_300 = `The curl package is maintained by the Debian curl Maintainers. ${words(290, 1)}`;
-const QA_3000 = `${words(2980, 2)} The zsh package is maintained by Debian Zsh Maintainers.`;
-const ESSAY_400 = `Public libraries matter. ${words(395, 3)}`;
 
 interface CeilingSpec {
   model: string;
@@ -67,11 +64,13 @@ interface Scenario {
   /** Seconds per point where the default is too short for the model (quick, full). */
   seconds?: [number, number];
   /**
-   * Closed-loop points at concurrency 32 send exactly this many requests (quick, full) and end at the last
-   * answer. For models whose batches take hundreds of ms: a fixed window's end cuts off the batches in
-   * progress, whose CPU was counted but whose items were not (about 10% on the DistilBERT shape in 4 s).
+   * Closed-loop points at concurrency 32 are measured at steady state (bench/load.ts Job.steady): this many
+   * answers skipped while the queue fills, then at least this many counted between two bursts of answers
+   * (quick, full). For models whose batches take hundreds of ms: a fixed window's end cuts off the batches in
+   * progress (CPU counted, items not: about 10% on the DistilBERT shape in 4 s), and a fixed number of requests
+   * ends in a tail where one worker idles (throughput 0.73 of the ceiling on 40 requests).
    */
-  amount?: [number, number];
+  steady?: [{ skip: number; count: number }, { skip: number; count: number }];
   /** No open-loop point (full run). */
   closedOnly?: boolean;
   /** The int8 row of this fp32 scenario. */
@@ -115,7 +114,7 @@ function shapeScenarios(s: { minilm: StandIn; minilmInt8: StandIn; distilbert: S
       // One 384-token window per item: batching does not pay at this length (the demo QA ceiling says so too).
       ceiling: { ...qa.ceiling, model: s.distilbert.name, count: 48, batches: [1], singleItems: quick ? 6 : 16, noRaw: true },
       seconds: [4, 20],
-      amount: [40, 160],
+      steady: [{ skip: 8, count: 24 }, { skip: 16, count: 128 }],
       closedOnly: true,
     },
   ];
@@ -222,8 +221,9 @@ function cpuFields(r: LoadResult, items: number): Row {
 async function point(o: { scenario: Scenario; server: string; url: string; path: string; body: unknown; pid: number; connections: number; seconds: number; rate?: number; gateway: boolean; model?: string; config?: string }): Promise<Row> {
   await waitIdle(o.pid);
   const hist0 = o.gateway ? batchHistogram(await metricsText(o.url), o.model) : {};
-  const amount = !o.rate && o.connections >= 32 && o.scenario.amount ? o.scenario.amount[quick ? 0 : 1] : undefined;
-  const r = await load(o.url, o.path, o.body, o.connections, o.seconds, o.rate, o.pid, amount);
+  const steady = !o.rate && o.connections >= 32 && o.scenario.steady ? o.scenario.steady[quick ? 0 : 1] : undefined;
+  // A steady point ends itself; `seconds` only bounds it.
+  const r = await load(o.url, o.path, o.body, o.connections, steady ? 120 : o.seconds, o.rate, o.pid, steady);
   const hist1 = o.gateway ? batchHistogram(await metricsText(o.url), o.model) : {};
   const row: Row = {
     scenario: o.scenario.name,
@@ -231,7 +231,7 @@ async function point(o: { scenario: Scenario; server: string; url: string; path:
     ...(o.config ? { config: o.config } : {}),
     ...(o.scenario.speedOnly ? { model: SPEED_ONLY } : {}),
     ...(o.rate ? { mode: 'open', rate: o.rate, connections: o.connections } : { mode: 'closed', concurrency: o.connections }),
-    ...(amount ? { requests: amount } : {}),
+    ...(steady ? { window: `steady: ${r.requests} answers after the first ${steady.skip}, between bursts`, requests: r.requests } : {}),
     rps: round(r.rps, 1),
     items_per_s: Math.round(r.rps * o.scenario.items),
     p50_ms: r.p50,
@@ -286,7 +286,7 @@ async function tune(): Promise<void> {
   const started = new Date();
   const settings: { name: string; env: Record<string, string> }[] = [
     { name: 'defaults', env: {} },
-    { name: 'maxBatchTokens 512', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '512' } },
+    { name: 'maxBatchTokens 1024', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '1024' } },
     { name: 'maxBatchTokens 4096', env: { GATEWAY_INFERENCE__MAX_BATCH_TOKENS: '4096' } },
     { name: 'maxBatchSize 8', env: { GATEWAY_INFERENCE__MAX_BATCH_SIZE: '8' } },
     { name: 'maxWaitMs 2', env: { GATEWAY_INFERENCE__MAX_WAIT_MS: '2' } },
@@ -427,9 +427,17 @@ async function main() {
 
   // 1. The ceiling, per scenario, before any server runs (and, pinned, on one core: the core a pinned server gets).
   const ceilings: Record<string, CeilingResult> = {};
+  // Where the wall time goes, by phase (seconds), for the docs' account of the quick run's wall time.
+  const phases: Record<string, number> = { stand_ins: round((performance.now() - t0) / 1000, 1) };
+  let mark = performance.now();
+  const lap = (name: string) => {
+    phases[name] = round((performance.now() - mark) / 1000 + (phases[name] ?? 0), 1);
+    mark = performance.now();
+  };
   for (const s of scenarios) {
     ceilings[s.name] = s.sameAs ? ceilings[s.sameAs] : await ceilingOf(s, 2);
-    console.log(`ceiling ${s.name}: ${JSON.stringify(ceilings[s.name])}`);
+    console.log(`ceiling ${s.name} (${((performance.now() - mark) / 1000).toFixed(1)} s): ${JSON.stringify(ceilings[s.name])}`);
+    lap(`ceiling ${s.name}`);
   }
   const PINNED = ['embeddings', 'minilm_embeddings'];
   const pinnedCeilings: Record<string, CeilingResult> = {};
@@ -456,6 +464,7 @@ async function main() {
   let naive: Awaited<ReturnType<typeof startNaive>> | undefined = naiveBooted;
   let hit: GatewayProcess | undefined = hitBooted.gw;
   console.log(`booted: gateway ${bootReadyS.toFixed(1)} s, naive ${naiveBooted.bootS.toFixed(1)} s, cache-hit gateway ${hitBooted.bootS.toFixed(1)} s`);
+  lap('boot');
   let other: GatewayProcess | undefined;
   const int8: Row[] = [];
   let status: Awaited<ReturnType<typeof modelStatus>> = {};
@@ -475,6 +484,7 @@ async function main() {
         await load(url, spec.path, spec.body, 4, WARM_SECONDS);
         const cs = s.concurrency ?? (server === 'naive' && quick ? [32] : CONCURRENCY);
         for (const c of cs) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: c, seconds: secondsOf(s), gateway: server === 'gateway', model }));
+        lap(`points ${s.name}`);
       }
       // Open loop (full run): a fixed arrival rate, 3/4 of the gateway's best closed-loop rate, for both servers.
       if (!quick && !s.closedOnly) {
@@ -519,6 +529,7 @@ async function main() {
     naive = undefined;
     await gw.stop();
 
+    lap('int8 drift, pinned, stop');
     // 4. The cache-hit path: the same 64 request bodies over and over, caches on.
     other = hit;
     hit = undefined;
@@ -551,11 +562,13 @@ async function main() {
   }
 
   // 5. Collection QA, per store (quick: the embedded SQLite store and a small collection).
+  lap('cache hit');
   const collections = await collectionBench({ quick, stores: collectionStores }, collectionsReady);
   stopLoadGenerator();
+  lap('collections');
 
   const summary = summarize(results, ceilings, pinnedCeilings, int8, collections, scenarios, bootReadyS);
-  const out = { started: started.toISOString(), finished: new Date().toISOString(), wall_s: Math.round((performance.now() - t0) / 1000), quick, pinned, seconds_per_point: SECONDS, machine: { ...machineAtStart, loadavg_at_end: loadNow(), other_cpu_at_end: await otherLoad() }, speed_only_models: [shapes.minilm, shapes.minilmInt8, shapes.distilbert].map((s) => ({ name: s.name, like: s.like, parameters: s.params, max_length: s.maxLength })), summary, results, int8, collections };
+  const out = { started: started.toISOString(), finished: new Date().toISOString(), wall_s: Math.round((performance.now() - t0) / 1000), phases_s: phases, quick, pinned, seconds_per_point: SECONDS, machine: { ...machineAtStart, loadavg_at_end: loadNow(), other_cpu_at_end: await otherLoad() }, speed_only_models: [shapes.minilm, shapes.minilmInt8, shapes.distilbert].map((s) => ({ name: s.name, like: s.like, parameters: s.params, max_length: s.maxLength })), summary, results, int8, collections };
   mkdirSync('bench/results', { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   writeFileSync(`bench/results/${stamp}.json`, JSON.stringify(out, null, 1));
