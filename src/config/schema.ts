@@ -106,7 +106,7 @@ export const ConfigSchema = Type.Object(
         intraOpThreads: Type.Integer({ minimum: 1, default: 1 }),
         workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 5, description: 'Linux nice value of the inference threads: above 0 the event loop (probes, admission, responses) keeps the CPU when inference saturates the cores.' }),
         maxBatchSize: Type.Integer({ minimum: 1, default: 32, description: 'Most sequences in one ONNX call.' }),
-        maxBatchTokens: Type.Integer({ minimum: 1, default: 1024, description: 'Token budget of one call: rows × longest row (padding counts). 1,024 measured best here: 32 short sentences, or 4 windows of 256 (bigger long-sequence batches were slower per item).' }),
+        maxBatchTokens: Type.Integer({ minimum: 1, default: 512, description: 'Token budget of one call: rows × longest row (padding counts). 512 measured best here (docs/performance.md, Tuning): 32 short sentences, or 2 windows of 256; a window of 384 goes alone (batches of long sequences cost more per item than single ones).' }),
         latencyTargetMs: Type.Number({
           minimum: 0,
           default: 0,
