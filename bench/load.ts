@@ -13,6 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { BURST_GAP_MS, steadyWindow } from './steady-window.ts';
 
 export interface Job {
   opts: autocannon.Options;
@@ -27,8 +28,6 @@ export interface Job {
   steady?: { skip: number; count: number };
 }
 
-/** Answers closer together than this belong to one burst (one batch's items written one after another). */
-const BURST_GAP_MS = 5;
 
 /** CPU seconds of a process (all threads, including exited ones), from /proc/<pid>/stat. */
 function processCpuS(pid: number): number {
@@ -130,18 +129,18 @@ async function steadyJob(opts: autocannon.Options, steady: { skip: number; count
       if (status < 200 || status >= 300) return void non2xx++;
       answers.push({ t: performance.now(), ms, cpu: pid ? snapshot(pid) : undefined });
       if (answers.length >= steady.skip + steady.count) {
-        // Stop once this burst is over (no answer for two gaps).
+        // Stop once this burst is over (no answer for two gaps) and the window holds `count` answers.
         clearTimeout(stopTimer);
-        stopTimer = setTimeout(() => instance.stop(), 2 * BURST_GAP_MS);
+        stopTimer = setTimeout(() => {
+          const w = steadyWindow(answers.map((x) => x.t), steady.skip, steady.count);
+          if (w && w[1] - w[0] >= steady.count) instance.stop();
+        }, 2 * BURST_GAP_MS);
       }
     });
   });
-  const burstEnd = (i: number) => i === answers.length - 1 || answers[i + 1].t - answers[i].t > BURST_GAP_MS;
-  let s = Math.max(0, steady.skip - 1);
-  while (s < answers.length - 1 && !burstEnd(s)) s++;
-  let e = Math.min(answers.length - 1, s + steady.count);
-  while (e < answers.length - 1 && !burstEnd(e)) e++;
-  if (e <= s) return { error: `steady window: ${answers.length} answers, fewer than skip + count (${steady.skip} + ${steady.count})` };
+  const w = steadyWindow(answers.map((x) => x.t), steady.skip, steady.count);
+  if (!w) return { error: `steady window: ${answers.length} answers, fewer than skip + count (${steady.skip} + ${steady.count})` };
+  const [s, e] = w;
   const window = answers.slice(s + 1, e + 1);
   const a = answers[s].cpu;
   const b = answers[e].cpu;
