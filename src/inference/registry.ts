@@ -476,6 +476,17 @@ export class ModelRegistry {
    * version until the request is answered, so a replacement never unloads it under the request.
    */
   async resolve(tasks: Task | Task[], name?: string, lease?: Lease): Promise<ServingModel> {
+    // The common case first, with nothing allocated per call (closures here were ~2 µs of a cache hit): one
+    // task, its default or a named model of that task, ready.
+    if (typeof tasks === 'string') {
+      const slot = this.slots.get(name ?? this.defaults.get(tasks) ?? '');
+      const model = slot?.removed ? undefined : slot?.serving;
+      if (model && model.manifest.task === tasks) {
+        if (slot) slot.lastUsed = Date.now();
+        if (lease) this.lend(model, lease);
+        return model;
+      }
+    }
     const list = Array.isArray(tasks) ? tasks : [tasks];
     const forTasks = () => list.flatMap((t) => this.namesFor(t));
     const what = list.join(' or ');
@@ -504,12 +515,20 @@ export class ModelRegistry {
     if (!model) throw new GatewayError('not_ready', `model "${name}" is ${slot.status.state}${slot.status.error ? `: ${slot.status.error}` : ''}`, { retryAfter: 5 });
     wrongTask(model.manifest.task);
     slot.lastUsed = Date.now();
-    if (lease) {
-      model.leases++;
-      lease.add(() => this.release(model));
-    }
+    if (lease) this.lend(model, lease);
     return model;
   }
+
+  /** Holds `model` until the lease is released (a replaced version unloads once its last lease is back). */
+  private lend(model: ServingModel, lease: Lease): void {
+    model.leases++;
+    let release = this.releasers.get(model);
+    if (!release) this.releasers.set(model, (release = () => this.release(model)));
+    lease.add(release);
+  }
+
+  /** One release function per version, made once (not a closure per request). */
+  private readonly releasers = new WeakMap<ServingModel, () => void>();
 
   /** A lazy model's first request: one load shared by every request that comes meanwhile, waited for up to the configured bound. */
   private async loadLazy(slot: Slot): Promise<ServingModel> {

@@ -15,7 +15,7 @@ import { chunkSpans } from '../collections/chunker.ts';
 import { checkMetadata, type FilterNode } from '../collections/filter.ts';
 import { reciprocalRankFusion, RRF_K } from '../collections/fusion.ts';
 import { chunkKey, type Chunking, type CollectionInfo, type CollectionStore, type DocumentRecord, type Hit, type Metadata } from '../collections/types.ts';
-import type { ServiceContext } from './context.ts';
+import { uncached, type ServiceContext } from './context.ts';
 import { embed } from './embeddings.ts';
 import { answerQuestions } from './qa.ts';
 import { cachedAnswers, resultKey } from './caches.ts';
@@ -136,7 +136,7 @@ export class CollectionService {
     if (maxTokens < 8) throw new GatewayError('invalid_request', 'chunking.max_tokens must be at least 8');
     const overlapTokens = input.chunking?.overlap_tokens ?? Math.min(this.limits.defaultOverlapTokens, Math.floor(maxTokens / 4));
     if (overlapTokens >= maxTokens / 2) throw new GatewayError('invalid_request', `chunking.overlap_tokens must be under half of max_tokens (${maxTokens})`);
-    const dim = (await embed(model, ['dimension probe'], { ...ctx, caches: undefined })).vectors[0].length;
+    const dim = (await embed(model, ['dimension probe'], uncached(ctx))).vectors[0].length;
     const chunking: Chunking = { maxTokens, overlapTokens };
     await this.store.createCollection({ name: input.name, embeddingModel: model.name, embeddingVersion: model.version, dim, chunking, createdAt: new Date().toISOString(), version: 0 });
     return this.collection(input.name);
@@ -169,7 +169,7 @@ export class CollectionService {
     let pending: { record: DocumentRecord; texts: string[] }[] = [];
     let pendingChunks = 0;
     const inFlight = new Set<Promise<void>>();
-    const ingestCtx: ServiceContext = { ...ctx, caches: undefined };
+    const ingestCtx: ServiceContext = uncached(ctx);
     let lastLog = performance.now();
     let embedded = 0;
     const flush = () => {
@@ -275,7 +275,7 @@ export class CollectionService {
     const model = await this.models.resolve('sentence-similarity', modelName ?? c.embeddingModel, lease);
     const refs = await this.store.chunkTexts(name);
     const vectors = new Map<string, Float32Array>();
-    const ingestCtx: ServiceContext = { ...ctx, caches: undefined };
+    const ingestCtx: ServiceContext = uncached(ctx);
     let dim = c.dim;
     for (let i = 0; i < refs.length; i += EMBED_SLICE) {
       const slice = refs.slice(i, i + EMBED_SLICE);

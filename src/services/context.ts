@@ -11,6 +11,20 @@ export interface ServiceContext {
   fresh?: boolean;
 }
 
+/**
+ * The same request without the caches (ingestion: every chunk is embedded, none cached). Never spread a context
+ * (`{ ...ctx }`): its `signal` may be a getter on a prototype, which a spread drops.
+ */
+export function uncached(ctx: ServiceContext): ServiceContext {
+  return {
+    timings: ctx.timings,
+    fresh: ctx.fresh,
+    get signal() {
+      return ctx.signal;
+    },
+  };
+}
+
 /** Counts where an item's answer came from, for the x-cache header. */
 export function noteCache(ctx: ServiceContext, how: 'hit' | 'semantic' | 'miss', n = 1, similarity?: number): void {
   const c = (ctx.timings.cache ??= { hit: 0, semantic: 0, miss: 0 });

@@ -19,6 +19,20 @@ export interface Embedded {
   tokens: number;
 }
 
+type Entry = { vector: Float32Array; tokens: number };
+
+/** Tokenizes and runs texts that no cache answered; one entry per text, in order. */
+async function compute(model: ServingModel, texts: string[], names: string[], ctx: ServiceContext, truncate: boolean | undefined, normalize: boolean): Promise<Entry[]> {
+  const seqs = await encodeWhole(model, texts, ctx, { names, truncate });
+  const res = await run(model, seqs, ctx);
+  const out = model.spec.fetches[0];
+  return res.rows.map((row, i) => {
+    // Own the numbers: rows are views into a batch buffer that a cache must not keep alive whole.
+    const vector = Float32Array.from(row[out]);
+    return { vector: normalize ? l2Normalize(vector) : vector, tokens: seqs[i].ids.length };
+  });
+}
+
 /**
  * Sentence embeddings, pooled (and normalised) as the model's own library does it: pooling runs in the
  * worker. Each distinct text is looked up in the embedding cache first; only the misses are tokenized and run.
@@ -26,29 +40,34 @@ export interface Embedded {
 export async function embed(model: ServingModel, texts: string[], ctx: ServiceContext, opts: EmbedOptions = {}): Promise<Embedded> {
   const cache = ctx.caches?.embeddings;
   const normalize = opts.normalize ?? model.manifest.normalize;
-  const keyOf = (t: string) => `${model.cacheKey}\u0000${opts.truncate ? 1 : 0}${normalize ? 1 : 0}\u0000${t}`;
-  const found = new Map<string, { vector: Float32Array; tokens: number }>();
+  const prefix = `${model.cacheKey}\u0000${opts.truncate ? 1 : 0}${normalize ? 1 : 0}\u0000`;
+  if (texts.length === 1) {
+    // One text, as most requests send: no sets or maps to build (a cache hit is answered with two lookups).
+    const key = prefix + texts[0];
+    let entry = cache?.get(key);
+    if (!entry) {
+      entry = (await compute(model, texts, [opts.names?.[0] ?? 'input'], ctx, opts.truncate, normalize))[0];
+      cache?.set(key, entry);
+    }
+    return { vectors: [entry.vector], tokens: entry.tokens };
+  }
+  const found = new Map<string, Entry>();
   const missing: string[] = [];
   for (const t of new Set(texts)) {
-    const hit = cache?.get(keyOf(t));
+    const hit = cache?.get(prefix + t);
     if (hit) found.set(t, hit);
     else missing.push(t);
   }
   if (missing.length) {
     // Errors name the text's field in the caller's list, not its place among the misses.
-    const nameOf = (t: string) => {
+    const names = missing.map((t) => {
       const i = texts.indexOf(t);
-      return opts.names?.[i] ?? (texts.length > 1 ? `input[${i}]` : 'input');
-    };
-    const seqs = await encodeWhole(model, missing, ctx, { names: missing.map(nameOf), truncate: opts.truncate });
-    const res = await run(model, seqs, ctx);
-    const out = model.spec.fetches[0];
-    res.rows.forEach((row, i) => {
-      // Own the numbers: rows are views into a batch buffer that a cache must not keep alive whole.
-      const vector = Float32Array.from(row[out]);
-      const entry = { vector: normalize ? l2Normalize(vector) : vector, tokens: seqs[i].ids.length };
+      return opts.names?.[i] ?? `input[${i}]`;
+    });
+    const entries = await compute(model, missing, names, ctx, opts.truncate, normalize);
+    entries.forEach((entry, i) => {
       found.set(missing[i], entry);
-      cache?.set(keyOf(missing[i]), entry);
+      cache?.set(prefix + missing[i], entry);
     });
   }
   const entries = texts.map((t) => found.get(t)!);
