@@ -158,7 +158,7 @@ export async function discardCollectionBench(ready: Promise<Prepared>): Promise<
 
 export async function collectionBench(o: { quick: boolean; stores: Store[] }, ready?: Promise<Prepared>): Promise<Record<string, unknown>[]> {
   const n = o.quick ? 300 : 6000;
-  const seconds = o.quick ? 2 : 10;
+  const seconds = o.quick ? 1.5 : 10;
   const paras = paragraphs(n);
   // 200 distinct questions, cycled (caches are off, so a repeat costs what a new one does).
   const questions = paras.slice(0, 200).map((p) => ({ question: p.question, top_k: 1, retrieve_k: READ_K, mode: 'hybrid' }));

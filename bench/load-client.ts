@@ -93,7 +93,9 @@ export function stopLoadGenerator(): void {
  */
 export function load(url: string, path: string, body: unknown, connections: number, seconds: number, rate?: number, pid?: number, steady?: { skip: number; count: number }): Promise<LoadResult> {
   const bodies = Array.isArray(body) ? { requests: body.map((b) => ({ method: 'POST' as const, body: JSON.stringify(b) })) } : { body: JSON.stringify(body), idReplacement: true };
-  const opts = { url: `${url}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, ...bodies, connections, duration: seconds, timeout: rate ? 10 : 60, ...(rate ? { overallRate: rate } : {}) };
+  // autocannon ends a run at its first sample tick after `duration`: with its default 1 s ticks a 1.5 s point
+  // ran 2 s and a 0.5 s warm-up 1 s. 100 ms ticks end it within 0.1 s (its per-tick samples are not used here).
+  const opts = { url: `${url}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, ...bodies, connections, duration: seconds, sampleInt: 100, timeout: rate ? 10 : 60, ...(rate ? { overallRate: rate } : {}) };
   return new Promise((resolve, reject) => {
     if (pending) return reject(new Error('one load run at a time'));
     const c = generator();

@@ -349,6 +349,7 @@ ${REQUEST_COST}
 | \`int8_pairs\` | fp32/int8 pairs measured |
 | \`cache_hit_embeddings_cpu_us_per_request\`, \`cache_hit_embeddings_main_thread_us_per_request\`, \`cache_hit_embeddings_rps\` | the cache-hit path (embeddings, 64 repeated sentences, c32): server CPU µs per request, its main-thread part, requests/s |
 | \`cache_hit_qa_cpu_us_per_request\`, \`cache_hit_qa_rps\` | the same for QA-300 (64 repeated questions) |
+| \`fastify_floor_cpu_us_per_request\`, \`cache_hit_embeddings_vs_fastify_floor\` | Fastify alone (\`bench/fastify-floor.ts\`: a validated POST answered with the bytes of the embeddings hit, no hooks, no logger) measured right after the hit point, and the hit's CPU per request over it |
 | \`collection_ingest_vs_ceiling_<store>\` | ingest chunks/s / embedding ceiling chunks/s at the same chunk texts |
 | \`collection_qa_c1_p50_vs_ceiling_<store>\` | collection QA p50 at c1 / the in-process ceiling's p50 |
 | \`collection_qa_c32_vs_ceiling_<store>\` | collection QA questions/s at c32 / twice the ceiling's one-at-a-time rate (an estimate of its 2-core rate) |

@@ -13,7 +13,7 @@
  * machine state, and the medians are compared. `--cpu-prof DIR` writes a V8 CPU profile of this tree's gateway
  * (node --cpu-prof) and prints its self time by function and by package. Writes bench/results/request-cost.json.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,38 +21,13 @@ import { parseArgs } from 'node:util';
 import { demoZip } from '../test/helpers/app.ts';
 import { freePort } from '../test/helpers/gateway-process.ts';
 import { load, stopLoadGenerator } from './load-client.ts';
+import { fastifyFloor, stopper, waitUp, type Server } from './floor-server.ts';
 import { QA_300 } from './inputs.ts';
 
 const { values: args } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '3' }, 'cpu-prof': { type: 'string' }, only: { type: 'string' }, connections: { type: 'string', default: '32' } } });
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
-
-interface Server {
-  label: string;
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function waitUp(url: string, path: string, child: ChildProcess, what: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
-    if (await fetch(`${url}${path}`).then((r) => r.status === 200, () => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} not ready in 120 s`);
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
-    });
-}
 
 /** A gateway from a source tree (this one, or a ref checked out beside it), as bench/run.ts boots it. */
 async function gateway(label: string, cwd: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
@@ -76,15 +51,6 @@ async function gateway(label: string, cwd: string, env: Record<string, string>, 
   const url = `http://127.0.0.1:${port}`;
   await waitUp(url, '/health/ready', child, `gateway ${label}`);
   return { label, url, child, stop: stopper(child) };
-}
-
-async function fastifyFloor(body: string, headers?: Record<string, string>): Promise<Server> {
-  const port = await freePort();
-  const env = { PATH: process.env.PATH ?? '', FLOOR_BODY: body, ...(headers ? { FLOOR_HEADERS: JSON.stringify(headers) } : {}) };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fastify-floor.ts', String(port)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUp(url, '/ready', child, 'fastify floor');
-  return { label: headers ? "fastify alone + the gateway's headers" : 'fastify alone', url, child, stop: stopper(child) };
 }
 
 const post = async (url: string, body: unknown) => {

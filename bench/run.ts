@@ -21,6 +21,7 @@ import { unzipTo } from '../test/helpers/unzip.ts';
 import { ceiling, type CeilingResult } from './ceiling.ts';
 import { collectionBench, discardCollectionBench, prepareCollectionBench, type Store } from './collections.ts';
 import { renderDocs } from './report.ts';
+import { fastifyFloor } from './floor-server.ts';
 import { allCpus, load, pin, pinLoadGenerator, procStat, stopLoadGenerator, type LoadResult } from './load-client.ts';
 import { SPEED_ONLY, standIns, type StandIn } from './stand-ins.ts';
 import { QA_300, QA_3000, ESSAY_400 } from './inputs.ts';
@@ -33,6 +34,11 @@ const SECONDS = quick ? 1.5 : 6;
 /** The demo models the quick run's scenarios use (embeddings: sts-demo; QA-300 and the int8 pair: qa-demo). */
 const QUICK_MODELS = ['sts-demo', 'qa-demo'];
 const WARM_SECONDS = quick ? 0.5 : 1;
+/**
+ * The cache-hit and Fastify-floor points warm up longer: at ~60 µs a request the JIT is still tiering up after
+ * 0.5 s (a first 1.5 s round measured 94-134 µs a request where the next ones measured 69-80).
+ */
+const HIT_WARM_SECONDS = quick ? 1.5 : 2;
 
 
 interface CeilingSpec {
@@ -113,7 +119,7 @@ function shapeScenarios(s: { minilm: StandIn; minilmInt8: StandIn; distilbert: S
       naive: quick ? undefined : withModel(qa.naive!, s.distilbert.name),
       // One 384-token window per item: batching does not pay at this length (the demo QA ceiling says so too).
       ceiling: { ...qa.ceiling, model: s.distilbert.name, count: 48, batches: [1], singleItems: quick ? 6 : 16, noRaw: true },
-      seconds: [4, 20],
+      seconds: [3, 20],
       steady: [{ skip: 8, count: 24 }, { skip: 16, count: 128 }],
       closedOnly: true,
     },
@@ -453,11 +459,12 @@ async function main() {
   // 2. The gateway (caches off: the scenarios measure the model path) and the naive server, side by side.
   const entries = [...demoModels, ...int8Demo.map((m) => `${m}-int8`)].map((name) => ({ name, source: demoZip(name) })).concat([shapes.minilm, shapes.minilmInt8, shapes.distilbert].map((s) => ({ name: s.name, source: s.zip })));
   const naiveLists = { embed: ['sts-demo', shapes.minilm.name], classify: demoModels.filter((m) => m === 'classify-demo'), qa: ['qa-demo', shapes.distilbert.name] };
-  // The cache-hit path's gateway (caches on) boots beside them and waits idle until step 4.
+  // The cache-hit path's gateway (caches on) boots beside them and waits idle until step 4 (quick: with the
+  // one model its one hit point uses).
   // So does the collection bench's gateway per store (step 5): its boot is not on the wall time either.
   const collectionStores: Store[] = quick ? ['sqlite'] : ['sqlite', 'postgres'];
   const collectionsReady = prepareCollectionBench(collectionStores);
-  const [{ gw, bootS: bootReadyS }, naiveBooted, hitBooted] = await Promise.all([bootGateway(entries, { ...CACHES_OFF, GATEWAY_STORE__DIR: MAIN_STORE }), startNaive(models, naiveLists), bootGateway(['sts-demo', 'qa-demo'].map((name) => ({ name, source: demoZip(name) })), {}), collectionsReady]).catch(async (err: unknown) => {
+  const [{ gw, bootS: bootReadyS }, naiveBooted, hitBooted] = await Promise.all([bootGateway(entries, { ...CACHES_OFF, GATEWAY_STORE__DIR: MAIN_STORE }), startNaive(models, naiveLists), bootGateway((quick ? ['sts-demo'] : ['sts-demo', 'qa-demo']).map((name) => ({ name, source: demoZip(name) })), {}), collectionsReady]).catch(async (err: unknown) => {
     await discardCollectionBench(collectionsReady);
     throw err;
   });
@@ -541,12 +548,24 @@ async function main() {
       // 32 connections send body 0 at once, then body 1…: concurrent identical requests all miss).
       const bodies = Array.from({ length: 64 }, (_, i) => JSON.parse(JSON.stringify(sc.gateway.body).replaceAll('[<id>]', String(i))) as unknown);
       for (const b of bodies) await fetch(`${other.url}${sc.gateway.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b), signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
-      await load(other.url, sc.gateway.path, bodies, 32, WARM_SECONDS);
+      await load(other.url, sc.gateway.path, bodies, 32, HIT_WARM_SECONDS);
       const before = cacheCounts(await metricsText(other.url));
       const row = await point({ scenario: sc, server: 'gateway, caches on', url: other.url, path: sc.gateway.path, body: bodies, pid: other.child.pid!, connections: 32, seconds: SECONDS, gateway: true });
       const after = cacheCounts(await metricsText(other.url));
       row.cache = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, { hits: v.hits - (before[k]?.hits ?? 0), misses: v.misses - (before[k]?.misses ?? 0) }]));
       results.push(row);
+      if (sc === repeated) {
+        // Fastify alone answering the same bytes (bench/fastify-floor.ts), right after the hit point: the floor
+        // of this stack on this machine at this moment (the hit's µs move ±30% with the machine, the ratio less).
+        const answer = await (await fetch(`${other.url}${sc.gateway.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bodies[0]) })).text();
+        const floor = await fastifyFloor(answer);
+        try {
+          await load(floor.url, sc.gateway.path, bodies, 32, HIT_WARM_SECONDS);
+          results.push(await point({ scenario: { ...sc, name: 'embeddings, 64 repeated sentences, Fastify alone' }, server: floor.label, url: floor.url, path: sc.gateway.path, body: bodies, pid: floor.child.pid!, connections: 32, seconds: SECONDS, gateway: false }));
+        } finally {
+          await floor.stop();
+        }
+      }
     }
     await other.stop();
     other = undefined;
@@ -626,6 +645,9 @@ function summarize(results: Row[], ceilings: Record<string, CeilingResult>, pinn
   s.cache_hit_embeddings_cpu_us_per_request = hit ? round((hit.server_cpu_ms_per_item as number) * 1000, 1) : null;
   s.cache_hit_embeddings_main_thread_us_per_request = hit ? round((hit.main_thread_cpu_ms_per_item as number) * 1000, 1) : null;
   s.cache_hit_embeddings_rps = num(hit?.rps);
+  const floor = results.find((r) => r.scenario === 'embeddings, 64 repeated sentences, Fastify alone');
+  s.fastify_floor_cpu_us_per_request = floor ? round((floor.server_cpu_ms_per_item as number) * 1000, 1) : null;
+  s.cache_hit_embeddings_vs_fastify_floor = ratio(hit?.server_cpu_ms_per_item, floor?.server_cpu_ms_per_item);
   s.cache_hit_qa_cpu_us_per_request = hitQa ? round((hitQa.server_cpu_ms_per_item as number) * 1000, 1) : null;
   s.cache_hit_qa_rps = num(hitQa?.rps);
   for (const r of collections) {
