@@ -18,7 +18,7 @@ import { gunzipSync } from 'node:zlib';
 import { DEMO_MODELS, demoZip } from '../test/helpers/app.ts';
 import { freePort, startGateway, type GatewayProcess } from '../test/helpers/gateway-process.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
-import { ceiling, type CeilingResult } from './ceiling.ts';
+import { ceiling, rate, type CeilingResult } from './ceiling.ts';
 import { collectionBench, discardCollectionBench, prepareCollectionBench, type Store } from './collections.ts';
 import { renderDocs } from './report.ts';
 import { fastifyFloor } from './floor-server.ts';
@@ -239,7 +239,7 @@ async function point(o: { scenario: Scenario; server: string; url: string; path:
     ...(o.rate ? { mode: 'open', rate: o.rate, connections: o.connections } : { mode: 'closed', concurrency: o.connections }),
     ...(steady ? { window: `steady: ${r.requests} answers after the first ${steady.skip}, between bursts`, requests: r.requests } : {}),
     rps: round(r.rps, 1),
-    items_per_s: Math.round(r.rps * o.scenario.items),
+    items_per_s: rate(r.rps * o.scenario.items),
     p50_ms: r.p50,
     p95_ms: r.p95,
     p99_ms: r.p99,
