@@ -344,9 +344,15 @@ export class CollectionService {
   ): Promise<{ model: ServingModel; answers: CollectionAnswer[]; read: number }> {
     const reader = await this.models.resolve('question-answering', o.model, lease);
     const c = await this.collection(name);
+    // Every model the answer depends on is checked and keyed before the cache is read, so a cached answer is
+    // refused exactly where a fresh one would be (a replaced embedding model: 409 until re-embedded) and a
+    // replaced reranker is never answered for by the old one.
+    const embedder = (o.mode ?? 'hybrid') === 'keyword' ? undefined : await this.embedder(c, lease);
+    const rerankOpts = o.rerank === true ? {} : o.rerank || undefined;
+    const ranker = rerankOpts ? await this.models.resolve('text-ranking', rerankOpts.model, lease) : undefined;
     // The whole answer is cached per collection version (every write bumps it): exactly, and with the semantic
     // cache on, for a question like an earlier one about the same version of the same collection.
-    const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.keywordWeight, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride]);
+    const options = JSON.stringify([o.topK, o.retrieveK, o.readK, o.filter, o.mode, o.keywordWeight, o.rerank, o.handleImpossibleAnswer, o.maxAnswerLength, o.stride, embedder?.cacheKey, ranker?.cacheKey]);
     const [answer] = await cachedAnswers(
       ctx,
       [{ key: resultKey(reader.cacheKey, 'collection-qa', [name, c.version, o.question, options]), ...(ctx.caches?.semantic?.covers('question-answering') ? { semantic: { scope: `collection-qa\u0000${reader.cacheKey}\u0000${name}\u0000${c.version}\u0000${options}`, text: o.question } } : {}) }],

@@ -21,7 +21,7 @@ let app: FastifyInstance;
 const auth = (key = ADMIN) => ({ authorization: `Bearer ${key}` });
 const post = async (url: string, payload: unknown, key?: string) => {
   const r = await app.inject({ method: 'POST', url, headers: auth(key), payload: payload as object });
-  return { status: r.statusCode, body: r.json() };
+  return { status: r.statusCode, body: r.json(), headers: r.headers };
 };
 const get = async (url: string) => {
   const r = await app.inject({ url, headers: auth() });
@@ -217,6 +217,10 @@ describe('collections', () => {
   });
 
   it('refuses queries with 409 once the embedding model has a new version, until the collection is re-embedded', async () => {
+    // Asked (and cached) before the replacement: afterwards the cache must not answer what retrieval would refuse.
+    const question = { question: 'Which package is a web server?', top_k: 1 };
+    expect((await post('/v1/collections/packages/qa', question)).status).toBe(200);
+    expect((await post('/v1/collections/packages/qa', question)).headers['x-cache']).toBe('hit');
     const files = await readZip(demoZip('sts-demo'));
     files['gateway.json'] = Buffer.from(JSON.stringify({ ...JSON.parse(files['gateway.json'].toString()), version: '3.0.0' }));
     const v2 = join(mkdtempSync(join(tmpdir(), 'sts-v2-')), 'sts-v2.zip');
@@ -227,6 +231,10 @@ describe('collections', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toMatch(/was embedded by sts-demo version 2\.0\.0\+\w+; that model is now version 3\.0\.0\+\w+.*POST \/v1\/collections\/packages\/reembed/);
     expect((await post('/v1/collections/packages/documents', { documents: [{ text: 'new' }] })).status).toBe(409);
+    const cachedBefore = await post('/v1/collections/packages/qa', question);
+    expect(cachedBefore.status, JSON.stringify(cachedBefore.body)).toBe(409);
+    // Keyword retrieval needs no embedding model: it still answers.
+    expect((await post('/v1/collections/packages/qa', { ...question, mode: 'keyword' })).status).toBe(200);
     const re = await post('/v1/collections/packages/reembed', {}, WRITE);
     expect(re.status, JSON.stringify(re.body)).toBe(200);
     expect(re.body.embedding_version).toMatch(/^3\.0\.0\+/);
