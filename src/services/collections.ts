@@ -302,7 +302,7 @@ export class CollectionService {
     let embedder: ServingModel | undefined;
     const vector = async (k: number) => {
       const model = (embedder = await this.embedder(c, lease));
-      const { vectors } = await embed(model, [o.query], ctx, { names: ['query'], truncate: true });
+      const { vectors } = await embed(model, [o.query], ctx, { names: ['query'], truncate: true, step: true });
       return this.store.vectorSearch(name, vectors[0], k, o.filter);
     };
     const keyword = (k: number) => this.store.keywordSearch(name, queryTerms(o.query), k, o.filter);

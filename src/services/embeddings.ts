@@ -1,6 +1,6 @@
 import type { ServingModel } from '../inference/registry.ts';
 import { l2Normalize } from '../tasks/similarity.ts';
-import type { ServiceContext } from './context.ts';
+import { noteCache, type ServiceContext } from './context.ts';
 import { encodeWhole, run } from './encode.ts';
 
 export interface EmbedOptions {
@@ -10,6 +10,8 @@ export interface EmbedOptions {
   names?: string[];
   /** L2-normalise; the model's own choice when omitted (its Normalize module, or yes for models without modules.json). */
   normalize?: boolean;
+  /** The vectors are one step of a larger answer (a collection search): not counted for the x-cache header. */
+  step?: boolean;
 }
 
 export interface Embedded {
@@ -33,6 +35,11 @@ async function compute(model: ServingModel, texts: string[], names: string[], ct
   });
 }
 
+/** Counts texts answered from the embedding cache or computed, for x-cache; not where no cache is kept (ingestion) or for a step. */
+function note(ctx: ServiceContext, how: 'hit' | 'miss', n: number, cache: unknown, opts: EmbedOptions): void {
+  if (cache && !opts.step) noteCache(ctx, how, n);
+}
+
 /**
  * Sentence embeddings, pooled (and normalised) as the model's own library does it: pooling runs in the
  * worker. Each distinct text is looked up in the embedding cache first; only the misses are tokenized and run.
@@ -44,8 +51,10 @@ export async function embed(model: ServingModel, texts: string[], ctx: ServiceCo
   if (texts.length === 1) {
     // One text, as most requests send: no sets or maps to build (a cache hit is answered with two lookups).
     const key = prefix + texts[0];
-    let entry = cache?.get(key);
-    if (!entry) {
+    let entry = ctx.fresh ? undefined : cache?.get(key);
+    if (entry) note(ctx, 'hit', 1, cache, opts);
+    else {
+      note(ctx, 'miss', 1, cache, opts);
       entry = (await compute(model, texts, [opts.names?.[0] ?? 'input'], ctx, opts.truncate, normalize))[0];
       cache?.set(key, entry);
     }
@@ -54,11 +63,13 @@ export async function embed(model: ServingModel, texts: string[], ctx: ServiceCo
   const found = new Map<string, Entry>();
   const missing: string[] = [];
   for (const t of new Set(texts)) {
-    const hit = cache?.get(prefix + t);
+    const hit = ctx.fresh ? undefined : cache?.get(prefix + t);
     if (hit) found.set(t, hit);
     else missing.push(t);
   }
+  if (found.size) note(ctx, 'hit', found.size, cache, opts);
   if (missing.length) {
+    note(ctx, 'miss', missing.length, cache, opts);
     // Errors name the text's field in the caller's list, not its place among the misses.
     const names = missing.map((t) => {
       const i = texts.indexOf(t);

@@ -51,6 +51,38 @@ describe('caches in the app', () => {
     expect(again.json()).toEqual(first.json());
   });
 
+  it('marks embeddings answered from the embedding cache (x-cache), and computes them under Cache-Control: no-cache', async () => {
+    const body = { input: ['no-cache one', 'no-cache two'] };
+    expect((await post('/v1/embeddings', body)).headers['x-cache']).toBe('miss');
+    expect((await post('/v1/embeddings', body)).headers['x-cache']).toBe('hit');
+    expect((await post('/v1/embeddings', { input: ['no-cache one', 'no-cache three'] })).headers['x-cache']).toBe('miss');
+    const misses = app.caches.embeddings.stats().misses;
+    const hits = app.caches.embeddings.stats().hits;
+    const fresh = await app.inject({ method: 'POST', url: '/v1/embeddings', payload: body, headers: { 'cache-control': 'no-cache' } });
+    expect(fresh.headers['x-cache']).toBe('miss');
+    expect(Number(fresh.headers['x-inference-time'])).toBeGreaterThan(0);
+    expect(app.caches.embeddings.stats()).toMatchObject({ hits, misses });
+    expect(fresh.json().data).toEqual((await post('/v1/embeddings', body)).json().data);
+  });
+
+  it('says which version answered in x-model-version, computed or from a cache', async () => {
+    const version = (await app.inject('/v1/models/sts-demo')).json().version;
+    const miss = await post('/v1/embeddings', { input: 'a version header' });
+    const hit = await post('/v1/embeddings', { input: 'a version header' });
+    expect(miss.headers['x-cache']).toBe('miss');
+    expect(hit.headers['x-cache']).toBe('hit');
+    for (const r of [miss, hit]) {
+      expect(r.headers['x-model-version']).toBe(version);
+      expect(r.json().model_version).toBe(version);
+    }
+    const q = { question: 'Who wrote it?', context: 'It was written by the Debian team.' };
+    const qaVersion = (await app.inject('/v1/models/qa-demo')).json().version;
+    await post('/v1/qa', q);
+    const qaHit = await post('/v1/qa', q);
+    expect(qaHit.headers['x-cache']).toBe('hit');
+    expect(qaHit.headers['x-model-version']).toBe(qaVersion);
+  });
+
   it('answers repeated QA and classification from the result cache with identical bodies', async () => {
     const q = { question: 'Who maintains it?', context: 'The tool is maintained by the Debian team.', top_k: 2 };
     const r1 = await post('/v1/qa', q);

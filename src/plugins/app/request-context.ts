@@ -19,8 +19,11 @@ export interface Timings {
 /** The model versions a request holds: released when it is answered, so a replaced version drains first. */
 export class RequestLease {
   private releases: (() => void)[] = [];
-  add(release: () => void): void {
+  /** The first model version the request resolved: sent as x-model-version when no model ran (a cache hit). */
+  version?: string;
+  add(release: () => void, version?: string): void {
     this.releases.push(release);
+    this.version ??= version;
   }
   releaseAll(): void {
     const r = this.releases;
@@ -123,7 +126,9 @@ async function requestContext(app: FastifyInstance) {
       reply.header('x-queue-time', fmt(t.queueMs));
       reply.header('x-inference-time', fmt(t.inferenceMs));
       reply.header('x-total-time', fmt(reply.elapsedTime));
-      if (t.modelVersion) reply.header('x-model-version', t.modelVersion);
+      // The version that ran; on a cache hit, the one resolved (cache keys hold the version, so it is the same).
+      const version = t.modelVersion ?? request.lease?.version;
+      if (version) reply.header('x-model-version', version);
       if (t.cache) {
         // Whole answers only: "hit" or "semantic" when no item had to be computed.
         const c = t.cache;
