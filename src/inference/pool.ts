@@ -43,7 +43,7 @@ type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Body = Distribute<WorkerRequest>;
 
 /** One inference worker thread and the calls it has in flight. */
-class PoolWorker {
+export class PoolWorker {
   readonly worker: Worker;
   readonly pending = new Map<number, Pending>();
   /** A run is in flight (runs are one at a time: the session uses this thread's core). */
@@ -53,6 +53,8 @@ class PoolWorker {
   /** Has loaded its models or run a batch successfully: a worker that dies before that is a failed start. */
   everReady = false;
   private nextId = 1;
+  /** Exited or failed: its calls were rejected, and a call now would never be answered. */
+  private gone?: Error;
 
   constructor(
     readonly slot: number,
@@ -68,11 +70,10 @@ class PoolWorker {
       if (msg.type === 'error') p.reject(new RunError(msg.message));
       else p.resolve(msg);
     });
-    let gone = false;
     const fail = (err: Error) => {
-      if (gone) return;
-      gone = true;
+      if (this.gone) return;
       const e = new WorkerGoneError(err.message, { cause: err });
+      this.gone = e;
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
       onGone(this, err);
@@ -82,6 +83,9 @@ class PoolWorker {
   }
 
   call(body: Body, transfer: ArrayBuffer[] = []): Promise<WorkerResponse> {
+    // A worker that has exited takes no message: a call to it would wait forever (a model unloaded while the
+    // pool closes, between one worker's exit and the next's, hung its load that way).
+    if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -204,6 +208,7 @@ export class WorkerPool {
   /** Releases a model's session in every worker; resolves with each worker's RSS after. */
   async unload(model: string): Promise<number[]> {
     this.models.delete(model);
+    if (this.closed) return [];
     const replies = await Promise.allSettled(this.live().map((w) => w.call({ type: 'unload', model })));
     return replies.flatMap((r) => (r.status === 'fulfilled' && r.value.type === 'done' && r.value.rssBytes !== undefined ? [r.value.rssBytes] : []));
   }
