@@ -25,8 +25,7 @@ export type { ModelState, ModelStatus } from './model-status.ts';
 
 /** Held by a request for the models it uses, released when it is answered: a retired version waits for it. */
 export interface Lease {
-  /** `version`: the version lent (the request's first one is what answered, if no model ran: a cache hit). */
-  add(release: () => void, version?: string): void;
+  add(release: () => void): void;
 }
 
 export interface ModelEvents {
@@ -525,7 +524,7 @@ export class ModelRegistry {
     model.leases++;
     let release = this.releasers.get(model);
     if (!release) this.releasers.set(model, (release = () => this.release(model)));
-    lease.add(release, model.version);
+    lease.add(release);
   }
 
   /** One release function per version, made once (not a closure per request). */
