@@ -1,31 +1,33 @@
 /**
- * One thread of the in-process ceiling: one ONNX Runtime session (intra-op 1, as the gateway's workers),
- * a tokenizer, and a loop over its share of the items at a fixed batch size. No HTTP, no queue.
+ * One thread of the in-process ceiling: one ONNX Runtime session (intra-op 1, as the gateway's workers) and a
+ * tokenizer, loaded once, then any number of jobs: a loop over its share of the items at a fixed batch size. No
+ * HTTP, no queue. Protocol: it posts { ready } once loaded; each job message gets { prepared } (raw mode
+ * tokenizes before the clock starts), then 'go' starts it and { items, ms, callMs } ends it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../src/inference/tokenizer.ts';
 
-interface Job {
+interface Model {
   onnx: string;
   tokenizer: string;
   maxLength: number;
   kind: 'single' | 'pair' | 'windows';
+}
+interface Job {
   items: { a: string; b?: string }[];
   batch: number;
   tokenize: boolean;
 }
-const job = workerData as Job;
+const model = workerData as Model;
 
-const session = await ort.InferenceSession.create(job.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableCpuMemArena: false });
-const tok = await TextTokenizer.fromFile(job.tokenizer, { maxLength: job.maxLength });
+const session = await ort.InferenceSession.create(model.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableCpuMemArena: false });
+const tok = await TextTokenizer.fromFile(model.tokenizer, { maxLength: model.maxLength });
 /** Every window an item needs, as the gateway reads it (a 300-word QA context is two windows). */
 const encode = async (it: { a: string; b?: string }) => {
-  const ws = job.kind === 'pair' ? await tok.encodePairWindows(it.a, it.b!, { stride: 64 }) : job.kind === 'windows' ? await tok.encodeWindows(it.a, { stride: 32 }) : [await tok.encodeTruncated(it.a)];
+  const ws = model.kind === 'pair' ? await tok.encodePairWindows(it.a, it.b!, { stride: 64 }) : model.kind === 'windows' ? await tok.encodeWindows(it.a, { stride: 32 }) : [await tok.encodeTruncated(it.a)];
   return ws.map((w) => ({ ids: w.ids, typeIds: w.typeIds }));
 };
-// Raw mode tokenizes before the clock starts.
-const pre = job.tokenize ? undefined : await Promise.all(job.items.map(encode));
 
 async function runBatch(rows: { ids: number[]; typeIds: number[] }[]) {
   const seq = Math.max(...rows.map((r) => r.ids.length));
@@ -43,17 +45,26 @@ async function runBatch(rows: { ids: number[]; typeIds: number[] }[]) {
   await session.run(feeds);
 }
 
-// Start together with the other thread, after both have loaded.
+const next = () => new Promise<unknown>((r) => parentPort!.once('message', r));
 parentPort!.postMessage({ ready: true });
-await new Promise((r) => parentPort!.once('message', r));
-const t0 = performance.now();
-const callMs: number[] = [];
-for (let i = 0; i < job.items.length; i += job.batch) {
-  const c0 = performance.now();
-  const slice = job.items.slice(i, i + job.batch);
-  const rows = (pre ? pre.slice(i, i + job.batch) : await Promise.all(slice.map(encode))).flat();
-  // `batch` counts items; their windows go in rows of at most `batch` windows.
-  for (let k = 0; k < rows.length; k += job.batch) await runBatch(rows.slice(k, k + job.batch));
-  callMs.push(performance.now() - c0);
+for (;;) {
+  const job = (await next()) as Job | 'close';
+  if (job === 'close') break;
+  // Raw mode tokenizes before the clock starts.
+  const pre = job.tokenize ? undefined : await Promise.all(job.items.map(encode));
+  parentPort!.postMessage({ prepared: true });
+  // Start together with the other threads, after all have prepared.
+  await next();
+  const t0 = performance.now();
+  const callMs: number[] = [];
+  for (let i = 0; i < job.items.length; i += job.batch) {
+    const c0 = performance.now();
+    const slice = job.items.slice(i, i + job.batch);
+    const rows = (pre ? pre.slice(i, i + job.batch) : await Promise.all(slice.map(encode))).flat();
+    // `batch` counts items; their windows go in rows of at most `batch` windows.
+    for (let k = 0; k < rows.length; k += job.batch) await runBatch(rows.slice(k, k + job.batch));
+    callMs.push(performance.now() - c0);
+  }
+  parentPort!.postMessage({ items: job.items.length, ms: performance.now() - t0, callMs });
 }
-parentPort!.postMessage({ items: job.items.length, ms: performance.now() - t0, callMs });
+parentPort!.close();

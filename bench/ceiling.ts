@@ -15,19 +15,33 @@ export interface CeilingResult {
   single_p99_ms: number;
 }
 
-/** Items/s of `threads` threads each running its share at `batch`, with tokenization (or without: raw). */
-async function measure(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batch: number; tokenize: boolean; threads: number }): Promise<{ itemsPerS: number; cpuMsPerItem: number; callMs: number[] }> {
-  const share = Math.ceil(opts.items.length / opts.threads);
-  const workers = Array.from({ length: opts.threads }, (_, i) => new Worker(ENTRY, { workerData: { ...opts, items: opts.items.slice(i * share, (i + 1) * share) } }));
-  // Session creation and tokenizer loading are paid once at boot in the gateway: start the clock after.
-  await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))));
-  const done = workers.map((w) => new Promise<{ ms: number; callMs: number[] }>((resolve, reject) => (w.once('message', resolve), w.once('error', reject))));
+type Model = { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows' };
+
+/** Threads holding one session and tokenizer each, loaded once for every measurement of one ceiling. */
+async function startWorkers(model: Model, n: number): Promise<Worker[]> {
+  const workers = Array.from({ length: n }, () => new Worker(ENTRY, { workerData: model }));
+  // Session creation and tokenizer loading are paid once at boot in the gateway: never on the clock.
+  await Promise.all(workers.map((w) => reply(w)));
+  return workers;
+}
+
+const reply = <T>(w: Worker) => new Promise<T>((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+
+/** Items/s of these threads each running its share at `batch`, with tokenization (or without: raw). */
+async function measure(workers: Worker[], opts: { items: { a: string; b?: string }[]; batch: number; tokenize: boolean }): Promise<{ itemsPerS: number; cpuMsPerItem: number; callMs: number[] }> {
+  const share = Math.ceil(opts.items.length / workers.length);
+  const prepared = workers.map((w, i) => {
+    const r = reply(w);
+    w.postMessage({ items: opts.items.slice(i * share, (i + 1) * share), batch: opts.batch, tokenize: opts.tokenize });
+    return r;
+  });
+  await Promise.all(prepared);
+  const done = workers.map((w) => reply<{ ms: number; callMs: number[] }>(w));
   // This thread only waits meanwhile: the process's CPU is the workers' (tokenizer pool threads included).
   const cpu0 = process.cpuUsage();
   for (const w of workers) w.postMessage('go');
   const results = await Promise.all(done);
   const cpu = process.cpuUsage(cpu0);
-  await Promise.all(workers.map((w) => w.terminate()));
   return { itemsPerS: (opts.items.length / Math.max(...results.map((r) => r.ms))) * 1000, cpuMsPerItem: (cpu.user + cpu.system) / 1000 / opts.items.length, callMs: results.flatMap((r) => r.callMs) };
 }
 
@@ -48,15 +62,20 @@ type ByBatch = Record<number, { items_per_s: number; raw_items_per_s?: number; c
  * through the single-item latency measurement (default 200).
  */
 export async function ceiling(opts: { onnx: string; tokenizer: string; maxLength: number; kind: 'single' | 'pair' | 'windows'; items: { a: string; b?: string }[]; batches: number[]; threads?: number; raw?: boolean; singleItems?: number }): Promise<CeilingResult & { by_batch: ByBatch }> {
-  // Single-item latency (one thread, batch 1, tokenization included): what concurrency 1 could cost at best.
-  const single = await measure({ onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads: 1, items: opts.items.slice(0, opts.singleItems ?? 200), batch: 1, tokenize: true });
-  const byBatch: ByBatch = {};
   const threads = opts.threads ?? 2;
-  const base = { onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind, threads };
-  for (const batch of opts.batches) {
-    const withTok = await measure({ ...base, items: opts.items, batch, tokenize: true });
-    const raw = opts.raw === false ? undefined : await measure({ ...base, items: opts.items, batch, tokenize: false });
-    byBatch[batch] = { items_per_s: rate(withTok.itemsPerS), ...(raw ? { raw_items_per_s: rate(raw.itemsPerS) } : {}), cpu_ms_per_item: Number(withTok.cpuMsPerItem.toFixed(4)) };
+  const workers = await startWorkers({ onnx: opts.onnx, tokenizer: opts.tokenizer, maxLength: opts.maxLength, kind: opts.kind }, threads);
+  const byBatch: ByBatch = {};
+  let single: Awaited<ReturnType<typeof measure>>;
+  try {
+    // Single-item latency (one thread, batch 1, tokenization included): what concurrency 1 could cost at best.
+    single = await measure(workers.slice(0, 1), { items: opts.items.slice(0, opts.singleItems ?? 200), batch: 1, tokenize: true });
+    for (const batch of opts.batches) {
+      const withTok = await measure(workers, { items: opts.items, batch, tokenize: true });
+      const raw = opts.raw === false ? undefined : await measure(workers, { items: opts.items, batch, tokenize: false });
+      byBatch[batch] = { items_per_s: rate(withTok.itemsPerS), ...(raw ? { raw_items_per_s: rate(raw.itemsPerS) } : {}), cpu_ms_per_item: Number(withTok.cpuMsPerItem.toFixed(4)) };
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
   }
   const best = Object.entries(byBatch).sort((a, b) => b[1].items_per_s - a[1].items_per_s)[0];
   const raws = Object.values(byBatch).flatMap((x) => (x.raw_items_per_s === undefined ? [] : [x.raw_items_per_s]));
