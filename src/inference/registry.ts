@@ -88,6 +88,8 @@ export class ModelRegistry {
   private closed = false;
   /** Loads running in the worker pool right now (settle, never reject): close() waits for them. */
   private readonly inWorker = new Set<Promise<void>>();
+  /** One release function per version, made once (not a closure per request). */
+  private readonly releasers = new WeakMap<ServingModel, () => void>();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -526,9 +528,6 @@ export class ModelRegistry {
     if (!release) this.releasers.set(model, (release = () => this.release(model)));
     lease.add(release);
   }
-
-  /** One release function per version, made once (not a closure per request). */
-  private readonly releasers = new WeakMap<ServingModel, () => void>();
 
   /** A lazy model's first request: one load shared by every request that comes meanwhile, waited for up to the configured bound. */
   private async loadLazy(slot: Slot): Promise<ServingModel> {
