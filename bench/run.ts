@@ -35,10 +35,12 @@ const SECONDS = quick ? 1.5 : 6;
 const QUICK_MODELS = ['sts-demo', 'qa-demo'];
 const WARM_SECONDS = quick ? 0.5 : 1;
 /**
- * The cache-hit and Fastify-floor points warm up longer: at ~60 µs a request the JIT is still tiering up after
- * 0.5 s (a first 1.5 s round measured 94-134 µs a request where the next ones measured 69-80).
+ * The cache-hit point warms up longer: at ~60 µs a request the gateway is still settling after 0.5 s (a first
+ * 1.5 s round measured 94-134 µs a request where the next ones measured 69-80) and after 1.5 s (four points in a
+ * row in one quick run: 91, 76, 81, 68 µs). Fastify alone, far simpler, warms 1.5 s.
  */
-const HIT_WARM_SECONDS = quick ? 1.5 : 2;
+const HIT_WARM_SECONDS = quick ? 3 : 4;
+const FLOOR_WARM_SECONDS = quick ? 1.5 : 2;
 
 
 interface CeilingSpec {
@@ -560,7 +562,7 @@ async function main() {
         const answer = await (await fetch(`${other.url}${sc.gateway.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bodies[0]) })).text();
         const floor = await fastifyFloor(answer);
         try {
-          await load(floor.url, sc.gateway.path, bodies, 32, HIT_WARM_SECONDS);
+          await load(floor.url, sc.gateway.path, bodies, 32, FLOOR_WARM_SECONDS);
           results.push(await point({ scenario: { ...sc, name: 'embeddings, 64 repeated sentences, Fastify alone' }, server: floor.label, url: floor.url, path: sc.gateway.path, body: bodies, pid: floor.child.pid!, connections: 32, seconds: SECONDS, gateway: false }));
         } finally {
           await floor.stop();
