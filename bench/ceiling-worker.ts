@@ -47,9 +47,9 @@ async function runBatch(rows: { ids: number[]; typeIds: number[] }[]) {
 
 const next = () => new Promise<unknown>((r) => parentPort!.once('message', r));
 parentPort!.postMessage({ ready: true });
+// Runs jobs until the ceiling terminates the thread.
 for (;;) {
-  const job = (await next()) as Job | 'close';
-  if (job === 'close') break;
+  const job = (await next()) as Job;
   // Raw mode tokenizes before the clock starts.
   const pre = job.tokenize ? undefined : await Promise.all(job.items.map(encode));
   parentPort!.postMessage({ prepared: true });
@@ -67,4 +67,3 @@ for (;;) {
   }
   parentPort!.postMessage({ items: job.items.length, ms: performance.now() - t0, callMs });
 }
-parentPort!.close();

@@ -482,9 +482,9 @@ export class ModelRegistry {
     // task, its default or a named model of that task, ready.
     if (typeof tasks === 'string') {
       const slot = this.slots.get(name ?? this.defaults.get(tasks) ?? '');
-      const model = slot?.removed ? undefined : slot?.serving;
-      if (model && model.manifest.task === tasks) {
-        if (slot) slot.lastUsed = Date.now();
+      if (slot && !slot.removed && slot.serving?.manifest.task === tasks) {
+        const model = slot.serving;
+        slot.lastUsed = Date.now();
         if (lease) this.lend(model, lease);
         return model;
       }

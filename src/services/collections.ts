@@ -55,6 +55,9 @@ export interface SearchOptions {
   rerank?: boolean | { model?: string; candidates?: number };
 }
 
+/** The rerank step a search asked for: `true` is the defaults, false or absent none. */
+const rerankOptions = (rerank: SearchOptions['rerank']): { model?: string; candidates?: number } | undefined => (rerank === true ? {} : rerank || undefined);
+
 export interface SearchResult extends Hit {
   /** Which score `score` is. */
   scoredBy: 'cosine' | 'bm25' | 'rrf' | 'rerank';
@@ -295,7 +298,7 @@ export class CollectionService {
     const topK = o.topK ?? 5;
     const mode = o.mode ?? 'hybrid';
     if (o.keywordWeight !== undefined && mode !== 'hybrid') throw new GatewayError('invalid_request', `keyword_weight weighs the two lists of hybrid retrieval; mode is ${mode}`);
-    const rerankOpts = o.rerank === true ? {} : o.rerank || undefined;
+    const rerankOpts = rerankOptions(o.rerank);
     const candidates = rerankOpts ? Math.max(topK, rerankOpts.candidates ?? 20) : topK;
     const t0 = performance.now();
     let results: SearchResult[];
@@ -348,7 +351,7 @@ export class CollectionService {
     // refused exactly where a fresh one would be (a replaced embedding model: 409 until re-embedded) and a
     // replaced reranker is never answered for by the old one.
     const embedder = (o.mode ?? 'hybrid') === 'keyword' ? undefined : await this.embedder(c, lease);
-    const rerankOpts = o.rerank === true ? {} : o.rerank || undefined;
+    const rerankOpts = rerankOptions(o.rerank);
     const ranker = rerankOpts ? await this.models.resolve('text-ranking', rerankOpts.model, lease) : undefined;
     // The whole answer is cached per collection version (every write bumps it): exactly, and with the semantic
     // cache on, for a question like an earlier one about the same version of the same collection.
