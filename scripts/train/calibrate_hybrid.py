@@ -65,7 +65,8 @@ def section(name, w, qed, nw):
     return "\n".join(L)
 
 
-def rewrite(zip_path, gateway, card):
+def rewrite(zip_path, gateway, card, replace=None):
+    """The zip with gateway.json, MODEL_CARD.md and any file in `replace` (name -> bytes) rewritten, the rest byte for byte."""
     tmp = zip_path + ".tmp"
     with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(tmp, "w") as dst:
         for info in src.infolist():
@@ -74,6 +75,8 @@ def rewrite(zip_path, gateway, card):
                 data = (json.dumps(gateway, indent=2, ensure_ascii=False) + "\n").encode()
             elif info.filename == "MODEL_CARD.md":
                 data = card.encode()
+            elif replace and info.filename in replace:
+                data = replace[info.filename]
             out = zipfile.ZipInfo(info.filename, info.date_time)
             out.compress_type = info.compress_type; out.external_attr = info.external_attr
             dst.writestr(out, data, compress_type=info.compress_type, compresslevel=9)

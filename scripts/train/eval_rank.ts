@@ -60,7 +60,7 @@ export async function pairScores(session: ort.InferenceSession, tok: TextTokeniz
   return best;
 }
 
-/** Pooled, L2-normalised embeddings of texts cut at the model's window. */
+/** Pooled, L2-normalised embeddings of texts cut at the model's window (a graph's own `sentence_embedding`, as the gateway takes it, else its token vectors pooled). */
 export async function embedTexts(session: ort.InferenceSession, tok: TextTokenizer, texts: string[], pooling: Pooling, batch = 32): Promise<Float32Array[]> {
   const wins = await Promise.all(texts.map((t) => tok.encodeTruncated(t)));
   const order = wins.map((_, i) => i).sort((a, b) => wins[a].ids.length - wins[b].ids.length);
@@ -68,7 +68,14 @@ export async function embedTexts(session: ort.InferenceSession, tok: TextTokeniz
   for (let k = 0; k < order.length; k += batch) {
     const idx = order.slice(k, k + batch);
     const f = feeds(idx.map((i) => wins[i]));
-    const h = (await session.run(f)).last_hidden_state;
+    const outs = await session.run(f);
+    if (outs.sentence_embedding) {
+      const [, d] = outs.sentence_embedding.dims as [number, number];
+      const e = outs.sentence_embedding.data as Float32Array;
+      idx.forEach((i, j) => (out[i] = l2Normalize(e.slice(j * d, (j + 1) * d))));
+      continue;
+    }
+    const h = outs.last_hidden_state;
     const dims = h.dims as [number, number, number];
     const pooled = pool(h.data as Float32Array, dims, f.attention_mask.data as BigInt64Array, pooling);
     idx.forEach((i, j) => (out[i] = l2Normalize(Float32Array.from(pooled[j]))));

@@ -52,6 +52,9 @@ const GatewayJson = Type.Object(
 type GatewayJson = Static<typeof GatewayJson>;
 
 /** Output names the gateway looks for, per task. */
+/** retrieve-demo 3's sentence_embedding: the encoder's 128 numbers, then 896 hashed lexical buckets (scripts/train/lexical.py). */
+const LEXICAL_BUCKETS = 896;
+
 const OUTPUTS: Record<GatewayJson['task'], string[][]> = {
   'question-answering': [['start_logits', 'end_logits']],
   'sentence-similarity': [['last_hidden_state'], ['sentence_embedding']],
@@ -124,6 +127,16 @@ const softmax = (x: number[]): number[] => {
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
 };
+
+/** Row i's unit-length sentence vector: the graph's own `sentence_embedding`, else its token vectors mean-pooled. */
+function embedding(t: ort.Tensor, i: number, n: number): number[] {
+  if (t.dims.length === 2) {
+    const v = row(t, i);
+    const norm = Math.hypot(...v);
+    return v.map((x) => x / norm);
+  }
+  return meanPool(t, i, n);
+}
 
 function meanPool(t: ort.Tensor, i: number, n: number): number[] {
   const h = t.dims[2];
@@ -201,13 +214,14 @@ describe('demo model zoo', () => {
         expect(m.config.id2label).toBeDefined();
         expect(m.gateway.labels).toEqual(Object.keys(m.config.id2label ?? {}).sort((a, b) => Number(a) - Number(b)).map((k) => m.config.id2label?.[k]));
       }
-      if (m.gateway.task === 'sentence-similarity') expect(m.gateway.pooling).toBe('mean');
+      // A graph that pools itself (retrieve-demo 3: sentence_embedding) declares no pooling; the others mean-pool.
+      if (m.gateway.task === 'sentence-similarity') expect(m.gateway.pooling).toBe(m.session.outputNames.includes('sentence_embedding') ? undefined : 'mean');
       if (zip === 'sts-demo.zip') expect(typeof m.gateway.threshold).toBe('number');
       if (m.gateway.task === 'question-answering') expect(typeof m.gateway.no_answer_threshold).toBe('number');
       // The retrievers carry the keyword weight calibrated for collections' hybrid search (calibrate_hybrid.py), and say so in the card.
       if (zip.startsWith('retrieve-demo')) {
-        expect(m.gateway.hybrid_keyword_weight).toBe(0.7);
-        expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/`hybrid_keyword_weight` is \*\*0\.7\*\*/);
+        expect(m.gateway.hybrid_keyword_weight).toBe(0.75);
+        expect(fs.readFileSync(path.join(m.dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/`hybrid_keyword_weight` is \*\*0\.75\*\*/);
       } else expect(m.gateway.hybrid_keyword_weight).toBeUndefined();
       if (m.gateway.task === 'text-ranking') expect(m.gateway.output).toBe('sigmoid');
       if (zip.endsWith('-int8.zip')) expect(m.gateway.description).toMatch(/int8/);
@@ -241,8 +255,9 @@ describe('demo model zoo', () => {
         const alone = await m.session.run(feeds([short]));
         const batch = await m.session.run(feeds([long, short]));
         for (const name of m.session.outputNames) {
-          const a = row(alone[name], 0, short.getLength());
-          const b = row(batch[name], 1, short.getLength());
+          const n = name === 'sentence_embedding' ? undefined : short.getLength(); // one vector a row, not one a token
+          const a = row(alone[name], 0, n);
+          const b = row(batch[name], 1, n);
           expect(b.length).toBe(a.length);
           expect(Math.max(...a.map((v, i) => Math.abs(v - b[i])))).toBeLessThan(1e-4);
         }
@@ -310,8 +325,9 @@ describe('demo model zoo', () => {
         const encs = await Promise.all(sents.map((s) => m.tokenizer.encode(s)));
         const out = await m.session.run(feeds(encs));
         const h = out[m.session.outputNames[0]];
-        expect(h.dims).toEqual([3, Math.max(...encs.map((e) => e.getLength())), m.config.hidden_size]);
-        const [a, b, c] = encs.map((e, i) => meanPool(h, i, e.getLength()));
+        if (m.session.outputNames[0] === 'sentence_embedding') expect(h.dims).toEqual([3, m.config.hidden_size + LEXICAL_BUCKETS]);
+        else expect(h.dims).toEqual([3, Math.max(...encs.map((e) => e.getLength())), m.config.hidden_size]);
+        const [a, b, c] = encs.map((e, i) => embedding(h, i, e.getLength()));
         expect(dot(a, b)).toBeGreaterThan(dot(a, c));
         if (m.gateway.threshold !== undefined) expect(dot(a, b)).toBeGreaterThanOrEqual(m.gateway.threshold);
         if (zip.startsWith('retrieve-demo')) {
@@ -323,8 +339,20 @@ describe('demo model zoo', () => {
           ];
           const te = await Promise.all(texts.map((s) => m.tokenizer.encode(s)));
           const o = (await m.session.run(feeds(te)))[m.session.outputNames[0]];
-          const [q, p1, p2] = te.map((e, i) => meanPool(o, i, e.getLength()));
+          const [q, p1, p2] = te.map((e, i) => embedding(o, i, e.getLength()));
           expect(dot(q, p1)).toBeGreaterThan(dot(q, p2));
+          // The lexical channel: two unit halves weighted sqrt(a) and sqrt(1 - a) (a = 0.3, chosen on QED/NQ dev), and
+          // a lexical half that folds case and accents, stems, and drops stopwords and punctuation.
+          const raw = (await m.session.run(feeds(te))).sentence_embedding;
+          const dense = row(raw, 0).slice(0, m.config.hidden_size);
+          const lexical = row(raw, 0).slice(m.config.hidden_size);
+          expect(Math.hypot(...dense)).toBeCloseTo(Math.sqrt(0.3), 5);
+          expect(Math.hypot(...lexical)).toBeCloseTo(Math.sqrt(0.7), 5);
+          const variants = await Promise.all(['The River of Europe', 'Europe, and its rivers.', 'France: capital'].map((s) => m.tokenizer.encode(s)));
+          const lex = (await m.session.run(feeds(variants))).sentence_embedding;
+          const [r1, r2, r3] = [0, 1, 2].map((i) => row(lex, i).slice(m.config.hidden_size));
+          expect(Math.max(...r1.map((v, k) => Math.abs(v - r2[k])))).toBeLessThan(1e-6);
+          expect(Math.max(...r1.map((v, k) => Math.abs(v - r3[k])))).toBeGreaterThan(0.1);
         }
       } else if (task === 'essay-scoring') {
         const intact =

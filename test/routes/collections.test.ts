@@ -258,13 +258,13 @@ describe('collections.embeddingModel', () => {
       expect(r.json()).toMatchObject({ embedding_model: 'retrieve-demo', chunking: { max_tokens: 256 } });
       const named = await both.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'c2', embedding_model: 'sts-demo' } });
       expect(named.json().embedding_model).toBe('sts-demo');
-      // Hybrid search weighs BM25 by retrieve-demo's calibrated gateway.json hybrid_keyword_weight (0.7) unless asked otherwise.
+      // Hybrid search weighs BM25 by retrieve-demo's calibrated gateway.json hybrid_keyword_weight (0.75) unless asked otherwise.
       const docs = ['The nginx web server is maintained by the Debian Nginx Maintainers.', 'Vim is a text editor kept by the Debian Vim team.', 'Curl transfers data with URLs.'];
       expect((await both.inject({ method: 'POST', url: '/v1/collections/c1/documents', payload: { documents: docs.map((text) => ({ text })) } })).statusCode).toBe(200);
       const search = async (extra: object) => (await both.inject({ method: 'POST', url: '/v1/collections/c1/search', payload: { query: 'who maintains the web server', top_k: 3, ...extra } })).json().results;
       const byDefault = await search({});
       expect(byDefault.length).toBe(3);
-      expect(byDefault).toEqual(await search({ keyword_weight: 0.7 }));
+      expect(byDefault).toEqual(await search({ keyword_weight: 0.75 }));
       expect(byDefault.map((h: { score: number }) => h.score)).not.toEqual((await search({ keyword_weight: 0.5 })).map((h: { score: number }) => h.score));
     } finally {
       await both.close();

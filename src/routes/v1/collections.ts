@@ -23,7 +23,7 @@ const Mode = Type.Union([Type.Literal('vector'), Type.Literal('keyword'), Type.L
 const KeywordWeight = Type.Number({
   minimum: 0,
   maximum: 1,
-  description: "hybrid only: BM25's weight in the fusion, the vector list getting 1 - w (0.5: plain RRF; 1: keyword order first). Default: the embedding model's calibrated gateway.json hybrid_keyword_weight (retrieve-demo: 0.7), else 0.5",
+  description: "hybrid only: BM25's weight in the fusion, the vector list getting 1 - w (0.5: plain RRF; 1: keyword order first). Default: the embedding model's calibrated gateway.json hybrid_keyword_weight (retrieve-demo: 0.75), else 0.5",
 });
 const Rerank = Type.Union([Type.Boolean(), Type.Object({ model: Type.Optional(ModelName), candidates: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Candidates the cross-encoder reads (default 20)' })) })], {
   description: 'Rerank the retrieved candidates with a text-ranking model (true: the default one)',
