@@ -91,9 +91,10 @@ evaluate() { $PY evaluate_all.py && touch "$WORK/eval.done"; }
 stage evaluate "$WORK/eval.done" evaluate
 step "validate with onnxruntime-node and package"
 $PY package.py
-# The retriever's lexical channel (a hashed TF-IDF vector beside the encoder's in one sentence_embedding; its weight
-# chosen on QED/NQ dev), then its hybrid keyword weight, chosen on QED/NQ dev, into its zips' gateway.json and cards (3.0.0).
-$PY lexical.py --version 3.0.0 retrieve-demo retrieve-demo-int8
+# The lexical channel (a hashed TF-IDF vector beside the encoder's in one sentence_embedding; the retriever's weight
+# chosen on QED/NQ dev, sts-demo's on STS-B dev), then the retriever's hybrid keyword weight, chosen on QED/NQ dev, into
+# its zips' gateway.json and cards (3.0.0).
+$PY lexical.py --version 3.0.0 retrieve-demo retrieve-demo-int8 sts-demo
 $PY calibrate_hybrid.py --version 3.0.0 retrieve-demo retrieve-demo-int8
 $PY write_readme.py
 step "done; stage wall times in $TIMES"

@@ -6,18 +6,21 @@ import { craftZip } from '../helpers/zip-craft.ts';
 import { readZip, unzipTo } from '../helpers/unzip.ts';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
 
-/** Edits gateway.json of a demo model, keeping its version: the same version, different answers. */
-const editGateway = (g: Record<string, unknown>, kind: 'labels' | 'pooling') =>
-  kind === 'labels' ? { ...g, labels: [...(g.labels as string[])].reverse() } : { ...g, pooling: g.pooling === 'mean' ? 'cls' : 'mean' };
+/**
+ * Edits gateway.json of a demo model, keeping its version: the same version, different answers (labels reversed;
+ * a 5-token window, which cuts the test sentence when asked to truncate: sts-demo's graph pools itself).
+ */
+const editGateway = (g: Record<string, unknown>, kind: 'labels' | 'window') =>
+  kind === 'labels' ? { ...g, labels: [...(g.labels as string[])].reverse() } : { ...g, max_length: 5 };
 
-async function folderVariant(from: string, kind: 'labels' | 'pooling' | 'none'): Promise<string> {
+async function folderVariant(from: string, kind: 'labels' | 'window' | 'none'): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), `${from}-`));
   await unzipTo(demoZip(from), dir);
   if (kind !== 'none') writeFileSync(join(dir, 'gateway.json'), JSON.stringify(editGateway(JSON.parse(readFileSync(join(dir, 'gateway.json'), 'utf8')), kind)));
   return dir;
 }
 
-async function zipVariant(from: string, kind: 'labels' | 'pooling'): Promise<string> {
+async function zipVariant(from: string, kind: 'labels' | 'window'): Promise<string> {
   const files = await readZip(demoZip(from));
   files['gateway.json'] = Buffer.from(JSON.stringify(editGateway(JSON.parse(files['gateway.json'].toString()), kind)));
   const path = join(mkdtempSync(join(tmpdir(), 'zip-variant-')), `${from}.zip`);
@@ -37,17 +40,17 @@ describe('caches keep models apart', () => {
       { name: 'cls-zip-a', source: demoZip('classify-demo') },
       { name: 'cls-zip-b', source: await zipVariant('classify-demo', 'labels') },
       { name: 'sts-a', source: await folderVariant('sts-demo', 'none') },
-      { name: 'sts-b', source: await folderVariant('sts-demo', 'pooling') },
+      { name: 'sts-b', source: await folderVariant('sts-demo', 'window') },
       { name: 'sts-zip-a', source: demoZip('sts-demo') },
-      { name: 'sts-zip-b', source: await zipVariant('sts-demo', 'pooling') },
+      { name: 'sts-zip-b', source: await zipVariant('sts-demo', 'window') },
     ];
     const app = await buildApp(testConfig({ models }));
     try {
       const versions = (await app.inject('/v1/models')).json().data.map((m: { version: string }) => m.version.split('+')[0]);
-      expect(new Set(versions)).toEqual(new Set(['2.0.0']));
+      expect(new Set(versions)).toEqual(new Set(['2.0.0', '3.0.0'])); // classify-demo 2.0.0, sts-demo 3.0.0
       const text = 'a puzzle game with colourful blocks';
       const top = async (model: string) => (await app.inject({ method: 'POST', url: '/v1/classify', payload: { inputs: text, model } })).json().predictions[0];
-      const vec = async (model: string) => (await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: text, model } })).json().data[0].embedding as number[];
+      const vec = async (model: string) => (await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: text, model, truncate: true } })).json().data[0].embedding as number[];
       for (const [a, b] of [['cls-a', 'cls-b'], ['cls-zip-a', 'cls-zip-b']]) {
         const first = await top(a);
         const second = await top(b); // the same input: a shared cache would answer with a's labels

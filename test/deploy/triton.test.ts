@@ -121,12 +121,12 @@ describe('Triton model repository', () => {
     }
   });
 
-  it('the demo configs have what the gateway needs: token inputs INT64 [-1]; last_hidden_state [-1, 128], logits [N]', () => {
+  it('the demo configs have what the gateway needs: token inputs INT64 [-1]; sentence_embedding [256], logits [N]', () => {
     const io = (m: string) => {
       const c = parsePbtxt(readFileSync(path.join(repo, m, 'config.pbtxt'), 'utf8'));
       return Object.fromEntries([...(c.input as PbMessage[]), ...(c.output as PbMessage[])].map((t) => [one<string>(t, 'name'), t.dims]));
     };
-    expect(io('sts-demo')).toEqual({ input_ids: [-1], attention_mask: [-1], token_type_ids: [-1], last_hidden_state: [-1, 128] });
+    expect(io('sts-demo')).toEqual({ input_ids: [-1], attention_mask: [-1], token_type_ids: [-1], sentence_embedding: [256] });
     expect(io('qa-demo')).toMatchObject({ start_logits: [-1], end_logits: [-1] });
     expect(io('classify-demo').logits).toEqual([10]);
     expect(io('essay-demo').logits).toEqual([1]);

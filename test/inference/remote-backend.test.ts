@@ -213,7 +213,7 @@ describe('remote backends (kserve-v2) under faults', () => {
     it('serves /v2 for its remote models too: metadata with the remote platform, raw tensors passed through', async () => {
       const meta = (await b.inject('/v2/models/sts-demo')).json();
       expect(meta.platform).toBe('onnx_onnxv1');
-      expect(meta.outputs).toEqual([{ name: 'last_hidden_state', datatype: 'FP32', shape: [-1, -1, 128] }]);
+      expect(meta.outputs).toEqual([{ name: 'sentence_embedding', datatype: 'FP32', shape: [-1, 256] }]);
       const body = { inputs: ['input_ids', 'attention_mask', 'token_type_ids'].map((name, i) => ({ name, shape: [1, 3], datatype: 'INT64', data: i === 0 ? [2, 900, 3] : i === 1 ? [1, 1, 1] : [0, 0, 0] })) };
       const viaB = await postJson(b, '/v2/models/sts-demo/infer', body);
       const direct = await postJson(a, '/v2/models/sts-demo/infer', body);

@@ -52,7 +52,7 @@ describe('collections', () => {
   it('creates one (201), names the model and version it is built with; refuses bad names, taken names, unknown models and windows past the model', async () => {
     const created = await post('/v1/collections', { name: 'packages', chunking: { max_tokens: 64, overlap_tokens: 16 } });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'packages', embedding_model: 'sts-demo', embedding_version: expect.stringMatching(/^2\.0\.0\+/), dim: 128, documents: 0, chunks: 0, chunking: { max_tokens: 64, overlap_tokens: 16 } });
+    expect(created.body).toMatchObject({ name: 'packages', embedding_model: 'sts-demo', embedding_version: expect.stringMatching(/^3\.0\.0\+/), dim: 256, documents: 0, chunks: 0, chunking: { max_tokens: 64, overlap_tokens: 16 } });
     expect((await post('/v1/collections', { name: 'packages' })).status).toBe(409);
     expect((await post('/v1/collections', { name: 'bad name/../x' })).body.error.message).toMatch(/collection name must match/);
     expect((await post('/v1/collections', { name: 'x', embedding_model: 'nope' })).status).toBe(404);
@@ -222,14 +222,14 @@ describe('collections', () => {
     expect((await post('/v1/collections/packages/qa', question)).status).toBe(200);
     expect((await post('/v1/collections/packages/qa', question)).headers['x-cache']).toBe('hit');
     const files = await readZip(demoZip('sts-demo'));
-    files['gateway.json'] = Buffer.from(JSON.stringify({ ...JSON.parse(files['gateway.json'].toString()), version: '3.0.0' }));
+    files['gateway.json'] = Buffer.from(JSON.stringify({ ...JSON.parse(files['gateway.json'].toString()), version: '3.0.1' }));
     const v2 = join(mkdtempSync(join(tmpdir(), 'sts-v2-')), 'sts-v2.zip');
     writeFileSync(v2, craftZip(Object.entries(files).map(([name, data]) => ({ name, data }))));
     expect((await app.inject({ method: 'PUT', url: '/v1/models/sts-demo', headers: auth(ADMIN), payload: { source: v2 } })).statusCode).toBe(202);
-    await expect.poll(async () => (await get('/v1/models/sts-demo')).body.version, { timeout: 60_000 }).toMatch(/^3\.0\.0\+/);
+    await expect.poll(async () => (await get('/v1/models/sts-demo')).body.version, { timeout: 60_000 }).toMatch(/^3\.0\.1\+/);
     const refused = await post('/v1/collections/packages/search', { query: 'server', mode: 'vector' });
     expect(refused.status).toBe(409);
-    expect(refused.body.error.message).toMatch(/was embedded by sts-demo version 2\.0\.0\+\w+; that model is now version 3\.0\.0\+\w+.*POST \/v1\/collections\/packages\/reembed/);
+    expect(refused.body.error.message).toMatch(/was embedded by sts-demo version 3\.0\.0\+\w+; that model is now version 3\.0\.1\+\w+.*POST \/v1\/collections\/packages\/reembed/);
     expect((await post('/v1/collections/packages/documents', { documents: [{ text: 'new' }] })).status).toBe(409);
     const cachedBefore = await post('/v1/collections/packages/qa', question);
     expect(cachedBefore.status, JSON.stringify(cachedBefore.body)).toBe(409);
@@ -237,7 +237,7 @@ describe('collections', () => {
     expect((await post('/v1/collections/packages/qa', { ...question, mode: 'keyword' })).status).toBe(200);
     const re = await post('/v1/collections/packages/reembed', {}, WRITE);
     expect(re.status, JSON.stringify(re.body)).toBe(200);
-    expect(re.body.embedding_version).toMatch(/^3\.0\.0\+/);
+    expect(re.body.embedding_version).toMatch(/^3\.0\.1\+/);
     const ok = await post('/v1/collections/packages/search', { query: 'server', mode: 'vector' });
     expect(ok.status).toBe(200);
     expect(ok.body.results.length).toBeGreaterThan(0);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, demoZip, testConfig } from '../helpers/app.ts';
 import { unzipTo } from '../helpers/unzip.ts';
-import { meanPool, l2Normalize } from '../../src/tasks/similarity.ts';
+import { l2Normalize } from '../../src/tasks/similarity.ts';
 
 const MODELS = ['qa-demo', 'sts-demo', 'classify-demo', 'essay-demo'] as const;
 const entries = MODELS.map((name) => ({ name, source: demoZip(name), required: true, default: true }));
@@ -154,7 +154,7 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
         { name: 'start_logits', shape: [-1, -1] },
         { name: 'end_logits', shape: [-1, -1] },
       ],
-      'sts-demo': [{ name: 'last_hidden_state', shape: [-1, -1, 128] }],
+      'sts-demo': [{ name: 'sentence_embedding', shape: [-1, 256] }],
       'classify-demo': [{ name: 'logits', shape: [-1, 10] }],
       'essay-demo': [{ name: 'logits', shape: [-1, 1] }],
     };
@@ -225,7 +225,7 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
       expect((json(both).outputs as { name: string }[]).map((o) => o.name)).toEqual(['end_logits', 'start_logits']);
     });
 
-    it('a similarity model returns the raw last_hidden_state [batch, seq, 128]; mean-pooled and normalised it is /v1/embeddings', async () => {
+    it('a similarity model returns its raw sentence_embedding [batch, 256]; normalised it is /v1/embeddings', async () => {
       const texts = ['A man is playing a guitar.', 'Debian ships many packages.'];
       const sts = await app.models.resolve('sentence-similarity', 'sts-demo');
       const tokens = await Promise.all(texts.map((t) => sts.tokenizer.encodeIds(t)));
@@ -233,13 +233,11 @@ describe('KServe v2 / Open Inference Protocol routes', () => {
       const res = await infer('sts-demo', { inputs: tokenInputs(rows) });
       expect(res.statusCode).toBe(200);
       const [o] = json(res).outputs as { name: string; shape: number[]; data: number[] }[];
-      const seq = Math.max(...rows.map((r) => r.length));
-      expect(o.name).toBe('last_hidden_state');
-      expect(o.shape).toEqual([2, seq, 128]);
-      const mask = tokenInputs(rows)[1].data;
-      const pooled = meanPool(o.data, [2, seq, 128], mask).map((v) => l2Normalize(Float32Array.from(v)));
+      expect(o.name).toBe('sentence_embedding');
+      expect(o.shape).toEqual([2, 256]);
+      const vectors = [0, 1].map((i) => l2Normalize(Float32Array.from(o.data.slice(i * 256, (i + 1) * 256))));
       const emb = json(await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: texts, model: 'sts-demo' } })).data as { embedding: number[] }[];
-      pooled.forEach((v, i) => v.forEach((x, j) => expect(Math.abs(x - emb[i].embedding[j])).toBeLessThan(1e-6)));
+      vectors.forEach((v, i) => v.forEach((x, j) => expect(Math.abs(x - emb[i].embedding[j])).toBeLessThan(1e-6)));
     });
 
     it('data may be given in its natural nested form or flat: same answer; INT32 token tensors are taken too', async () => {
