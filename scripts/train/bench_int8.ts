@@ -26,7 +26,7 @@ function rowOf(res: ort.InferenceSession.OnnxValueMapType, names: readonly strin
     const o = res[name];
     const per = o.dims.slice(1).reduce((a, b) => a * b, 1);
     const flat = Array.from((o.data as Float32Array).subarray(i * per, (i + 1) * per));
-    const keep = o.dims.length >= 2 && name !== 'logits' ? n * (o.dims.length === 3 ? o.dims[2] : 1) : flat.length;
+    const keep = o.dims.length >= 2 && name !== 'logits' && name !== 'sentence_embedding' ? n * (o.dims.length === 3 ? o.dims[2] : 1) : flat.length;
     out.push(...flat.slice(0, keep));
   }
   return out;
