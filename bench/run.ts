@@ -171,7 +171,10 @@ async function startNaive(dir: string, lists: Record<string, string[]>): Promise
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 1200; i++) {
     if (child.exitCode !== null) throw new Error(`naive server exited with ${child.exitCode}`);
-    if (await fetch(`${url}/ready`).then((r) => r.ok, () => false)) return { url, child, bootS: (performance.now() - t0) / 1000 };
+    if (await fetch(`${url}/ready`).then((r) => r.ok, () => false)) {
+      serverPids.add(child.pid!);
+      return { url, child, bootS: (performance.now() - t0) / 1000 };
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
@@ -194,16 +197,33 @@ async function bootGateway(models: { name: string; source: string }[], env: Reco
     await gw.stop();
     throw err;
   }
+  serverPids.add(gw.child.pid!);
   return { gw, bootS: (performance.now() - t0) / 1000 };
 }
 
-/** Waits until a server has finished what an earlier run left in flight (its CPU falls below a tenth of a core). */
+/**
+ * Every server process this run started (gateways, the naive server, Fastify alone). A closed-loop point that ends
+ * leaves its server working through the requests still in flight (the naive server at c32 on QA-300: ~3 s of CPU),
+ * and on two cores that work would be charged to the next point, which may be another server's.
+ */
+const serverPids = new Set<number>();
+
+/** Waits until the servers (this one and every other the run started) have finished what an earlier point left in
+ *  flight: their CPU together below a tenth of a core. */
 async function waitIdle(pid: number, maxMs = 60_000): Promise<void> {
+  const pids = [...new Set([pid, ...serverPids])];
+  const cpu = () => pids.reduce((sum, p) => {
+    try {
+      return sum + procStat(p).cpuS;
+    } catch {
+      return sum; // exited
+    }
+  }, 0);
   const end = performance.now() + maxMs;
-  let last = procStat(pid).cpuS;
+  let last = cpu();
   while (performance.now() < end) {
     await new Promise((r) => setTimeout(r, 200));
-    const now = procStat(pid).cpuS;
+    const now = cpu();
     if (now - last <= 0.02) return;
     last = now;
   }
@@ -490,6 +510,7 @@ async function main() {
       const model = (s.gateway.body as { model?: string }).model;
       for (const [server, url, spec, pid] of servers) {
         if (!spec) continue;
+        await waitIdle(pid);
         await load(url, spec.path, spec.body, 4, WARM_SECONDS);
         const cs = s.concurrency ?? (server === 'naive' && quick ? [32] : CONCURRENCY);
         for (const c of cs) results.push(await point({ scenario: s, server, url, path: spec.path, body: spec.body, pid, connections: c, seconds: secondsOf(s), gateway: server === 'gateway', model }));
