@@ -55,3 +55,23 @@ def tokenize_rows(rows, name, max_len):
 
 
 TOPICAL = ["admin", "devel", "games", "graphics", "net", "science", "sound", "text", "utils", "x11"]
+
+
+# ---------- metrics (finetune.py, lexical.py) ----------
+def rankdata(x):
+    x = np.asarray(x, dtype=float); order = np.argsort(x, kind="mergesort"); r = np.empty(len(x))
+    r[order] = np.arange(len(x)); xs = x[order]; i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and xs[j + 1] == xs[i]:
+            j += 1
+        r[order[i:j + 1]] = (i + j) / 2.0; i = j + 1
+    return r
+
+
+def pearson(a, b):
+    return float(np.corrcoef(np.asarray(a, float), np.asarray(b, float))[0, 1])
+
+
+def spearman(a, b):
+    return pearson(rankdata(a), rankdata(b))

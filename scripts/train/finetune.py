@@ -9,7 +9,7 @@ import collections, json, math, os, pickle, random, re, string, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import WORK, HERE, TOPICAL, SEED, seed_all
+from common import WORK, HERE, TOPICAL, SEED, seed_all, rankdata, pearson, spearman
 from model import Config, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean, load_from_onnx
 
 NAME, STEPS = sys.argv[1], int(sys.argv[2])
@@ -38,23 +38,7 @@ def load_encoder(model):
 
 
 # ---------- metrics ----------
-def rankdata(x):
-    x = np.asarray(x, dtype=float); order = np.argsort(x, kind="mergesort"); r = np.empty(len(x))
-    r[order] = np.arange(len(x)); xs = x[order]; i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        r[order[i:j + 1]] = (i + j) / 2.0; i = j + 1
-    return r
-
-
-def pearson(a, b):
-    return float(np.corrcoef(np.asarray(a, float), np.asarray(b, float))[0, 1])
-
-
-def spearman(a, b):
-    return pearson(rankdata(a), rankdata(b))
+# rankdata, pearson, spearman: common.py
 
 
 def qwk(y, p, k=6):

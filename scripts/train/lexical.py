@@ -32,7 +32,7 @@ import argparse, collections, hashlib, json, math, os, re, subprocess, sys, temp
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, TensorProto
-from common import WORK, ROOT, MODELS
+from common import WORK, ROOT, MODELS, pearson, spearman
 from build_tokenizer import load_squad
 from qa_lexicon import fold, stem
 from data_retrieval import STOP
@@ -190,24 +190,6 @@ def refresh(card, gateway):
 
 STS_BUCKETS = 128
 STS_DIR = os.path.join(os.environ.get("SHARED_DATA", os.path.join(ROOT, "..", "shared", "data")), "stsbenchmark")
-
-
-def rankdata(x):
-    x = np.asarray(x, float); order = np.argsort(x, kind="stable"); r = np.empty(len(x)); xs = x[order]; i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        r[order[i:j + 1]] = (i + j) / 2.0; i = j + 1
-    return r
-
-
-def pearson(a, b):
-    return float(np.corrcoef(np.asarray(a, float), np.asarray(b, float))[0, 1])
-
-
-def spearman(a, b):
-    return pearson(rankdata(a), rankdata(b))
 
 
 def sts_cosines(zip_path, model_path, split):
