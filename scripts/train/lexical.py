@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, TensorProto
 from common import WORK, ROOT, MODELS, pearson, spearman
-from build_tokenizer import load_squad
+from build_tokenizer import load_squad, STS
 from qa_lexicon import fold, stem
 from data_retrieval import STOP
 from calibrate_hybrid import dev_file, rewrite, row
@@ -189,13 +189,12 @@ def refresh(card, gateway):
 
 
 STS_BUCKETS = 128
-STS_DIR = os.path.join(os.environ.get("SHARED_DATA", os.path.join(ROOT, "..", "shared", "data")), "stsbenchmark")
 
 
 def sts_cosines(zip_path, model_path, split):
     out = f"{model_path}.sts-{split}.json"
     subprocess.run(["node", "--import", "tsx", os.path.join(HERE, "eval_sts.ts"), "--zip", zip_path, "--model", model_path,
-                    "--csv", os.path.join(STS_DIR, f"sts-{split}.csv"), "--out", out], check=True, cwd=ROOT)
+                    "--csv", os.path.join(STS, f"sts-{split}.csv"), "--out", out], check=True, cwd=ROOT)
     d = json.load(open(out))
     return np.array(d["cosine"]), np.array(d["gold"])
 
