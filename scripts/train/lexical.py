@@ -61,7 +61,7 @@ def term(piece):
 
 def idf_of(tokenizer_path, terms):
     """BM25 idf per term over the training paragraphs, tokenized by the gateway's tokenizer (cached under $TRAIN_WORK/lexical)."""
-    cache = os.path.join(OUT, "df.json")
+    cache = os.path.join(OUT, "df-" + hashlib.sha1(open(tokenizer_path, "rb").read()).hexdigest()[:12] + ".json")  # per vocabulary
     if not os.path.exists(cache):
         paras = list(dict.fromkeys(p["context"] for name in TRAIN_FILES for art in load_squad(name) for p in art["paragraphs"]))
         src, dst = os.path.join(OUT, "paras.in.jsonl"), os.path.join(OUT, "paras.tok.jsonl")
