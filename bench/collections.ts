@@ -19,7 +19,8 @@ import { startGateway, type GatewayProcess } from '../test/helpers/gateway-proce
 import { startPostgres } from '../test/helpers/pglite.ts';
 import { unzipTo } from '../test/helpers/unzip.ts';
 import { TextTokenizer } from '../src/inference/tokenizer.ts';
-import { meanPool, l2Normalize } from '../src/tasks/similarity.ts';
+import { l2Normalize } from '../src/tasks/similarity.ts';
+import { applyPost } from '../src/inference/post-process.ts';
 import { answerSpans } from '../src/tasks/qa.ts';
 import { queryTerms } from '../src/collections/analyzer.ts';
 import { reciprocalRankFusion } from '../src/collections/fusion.ts';
@@ -83,11 +84,10 @@ function tensors(rows: { ids: number[]; typeIds: number[] }[], withTypes: boolea
 async function ceilingQuestion(m: Awaited<ReturnType<typeof ceilingModels>>, store: CollectionStore, question: string) {
   const q = await m.embedder.tok.encodeTruncated(question);
   const t = tensors([q], m.embedder.session.inputNames.includes('token_type_ids'));
-  // A graph that pools itself (retrieve-demo 3: sentence_embedding) is only normalised, as the gateway does.
-  const own = m.embedder.session.outputNames.includes('sentence_embedding');
-  const out = await m.embedder.session.run(t.feeds, [own ? 'sentence_embedding' : 'last_hidden_state']);
-  const h = own ? out.sentence_embedding : out.last_hidden_state;
-  const vec = l2Normalize(own ? Float32Array.from(h.data as Float32Array) : meanPool(h.data as Float32Array, [1, t.seq, h.dims[2] as number], t.mask)[0]);
+  // As the gateway does: a graph's own sentence_embedding (retrieve-demo 3) as it is, else token vectors mean-pooled.
+  const fetch = m.embedder.session.outputNames.includes('sentence_embedding') ? 'sentence_embedding' : 'last_hidden_state';
+  const h = (await m.embedder.session.run(t.feeds, [fetch]))[fetch];
+  const vec = l2Normalize(applyPost(h.data as Float32Array, h.dims, fetch === 'sentence_embedding' ? 'none' : 'mean-pool', t.mask).data);
   const [v, k] = await Promise.all([store.vectorSearch('bench', vec, READ_K * 2), store.keywordSearch('bench', queryTerms(question), READ_K * 2)]);
   const hits = reciprocalRankFusion([v, k], (x) => chunkKey(x.documentId, x.chunkIndex)).slice(0, READ_K).map((x) => x.item);
   const windows = (await Promise.all(hits.map((hit) => m.qa.tok.encodePairWindows(question, hit.text, { stride: 64 })))).map((ws) => ws);

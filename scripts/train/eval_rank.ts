@@ -20,7 +20,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../../src/inference/tokenizer.ts';
-import { pool, l2Normalize, type Pooling } from '../../src/tasks/similarity.ts';
+import { l2Normalize, POOLING_POST, type Pooling } from '../../src/tasks/similarity.ts';
+import { applyPost } from '../../src/inference/post-process.ts';
 import { reciprocalRankFusion, RRF_K } from '../../src/collections/fusion.ts';
 import { feeds, modelFiles } from './eval_qa.ts';
 
@@ -68,17 +69,11 @@ export async function embedTexts(session: ort.InferenceSession, tok: TextTokeniz
   for (let k = 0; k < order.length; k += batch) {
     const idx = order.slice(k, k + batch);
     const f = feeds(idx.map((i) => wins[i]));
-    const outs = await session.run(f);
-    if (outs.sentence_embedding) {
-      const [, d] = outs.sentence_embedding.dims as [number, number];
-      const e = outs.sentence_embedding.data as Float32Array;
-      idx.forEach((i, j) => (out[i] = l2Normalize(e.slice(j * d, (j + 1) * d))));
-      continue;
-    }
-    const h = outs.last_hidden_state;
-    const dims = h.dims as [number, number, number];
-    const pooled = pool(h.data as Float32Array, dims, f.attention_mask.data as BigInt64Array, pooling);
-    idx.forEach((i, j) => (out[i] = l2Normalize(Float32Array.from(pooled[j]))));
+    const fetch = session.outputNames.includes('sentence_embedding') ? 'sentence_embedding' : 'last_hidden_state';
+    const h = (await session.run(f, [fetch]))[fetch];
+    const post = fetch === 'sentence_embedding' ? 'none' : POOLING_POST[pooling];
+    const { data, dims } = applyPost(h.data as Float32Array, h.dims, post, f.attention_mask.data as BigInt64Array);
+    idx.forEach((i, j) => (out[i] = l2Normalize(data.slice(j * dims[1], (j + 1) * dims[1]))));
   }
   return out;
 }

@@ -14,7 +14,7 @@ export function maskOf(lengths: ArrayLike<number>, batch: number, seq: number): 
 }
 
 /** Pools a [batch, seq, dim] tensor to [batch, dim] as `post` says; 'none' returns it as it is. */
-export function applyPost(data: Float32Array, dims: readonly number[], post: PostProcess, mask: ArrayLike<number>): { data: Float32Array; dims: number[] } {
+export function applyPost(data: Float32Array, dims: readonly number[], post: PostProcess, mask: ArrayLike<number | bigint>): { data: Float32Array; dims: number[] } {
   if (post === 'none') return { data, dims: [...dims] };
   if (dims.length !== 3) throw new Error(`pooling needs a [batch, seq, dim] tensor; got dims ${JSON.stringify(dims)}`);
   const shape: [number, number, number] = [dims[0], dims[1], dims[2]];

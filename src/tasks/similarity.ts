@@ -139,7 +139,8 @@ export function isSimilar(score: number, threshold: number): boolean {
   return score >= threshold;
 }
 
-const POST: Record<Pooling, PostProcess> = { mean: 'mean-pool', cls: 'cls-pool', max: 'max-pool' };
+/** The post-processing step that pools token vectors as a model's `pooling` says. */
+export const POOLING_POST: Record<Pooling, PostProcess> = { mean: 'mean-pool', cls: 'cls-pool', max: 'max-pool' };
 
 /**
  * Sentence embeddings: a graph's own `sentence_embedding` (a sentence-transformers export that includes its
@@ -155,7 +156,7 @@ export const similarityTask: TaskSpec = {
     if (!tokens) throw new Error(`ONNX outputs ${JSON.stringify(io.outputNames)} lack sentence_embedding or last_hidden_state needed for sentence-similarity`);
     if (m.denseModule) throw new Error(`modules.json lists a Dense module (${m.denseModule}) that a ${tokens} output leaves out; export the graph with a sentence_embedding output`);
     if (!m.pooling) throw new Error('no pooling: set gateway.json "pooling" (mean, cls or max) or ship sentence-transformers\' 1_Pooling/config.json');
-    return { fetches: [tokens], sequenceOutputs: [], post: POST[m.pooling] };
+    return { fetches: [tokens], sequenceOutputs: [], post: POOLING_POST[m.pooling] };
   },
   check: () => undefined,
 };
