@@ -202,7 +202,7 @@ async function bootGateway(models: { name: string; source: string }[], env: Reco
 }
 
 /**
- * Every server process this run started (gateways, the naive server, Fastify alone). A closed-loop point that ends
+ * Every gateway and naive server this run started (bootGateway, startNaive). A closed-loop point that ends
  * leaves its server working through the requests still in flight (the naive server at c32 on QA-300: ~3 s of CPU),
  * and on two cores that work would be charged to the next point, which may be another server's.
  */

@@ -28,11 +28,24 @@ def dev_file(name, source):
     return path
 
 
-def evaluate(zip_path, dev, weights):
-    out = os.path.join(RET, "calibrate-" + os.path.basename(zip_path) + "-" + os.path.basename(dev))
-    subprocess.run(["node", "--import", "tsx", os.path.join(HERE, "eval_rank.ts"), "retrieve", "--zip", zip_path, "--dev", dev,
-                    "--keyword-weights", ",".join(str(w) for w in weights), "--out", out], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+def evaluate(zip_path, dev, weights=None, model=None):
+    """eval_rank.ts retrieve on a dev file: the zip's model, or `model` (another graph) with the zip's other files."""
+    out = (model + "." if model else os.path.join(RET, "calibrate-" + os.path.basename(zip_path) + "-")) + os.path.basename(dev)
+    cmd = ["node", "--import", "tsx", os.path.join(HERE, "eval_rank.ts"), "retrieve", "--zip", zip_path, "--dev", dev, "--out", out]
+    cmd += (["--model", model] if model else []) + (["--keyword-weights", ",".join(str(w) for w in weights)] if weights else [])
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return json.load(open(out))
+
+
+def put_section(card, title, text, before):
+    """The card with `text` (a section headed `title`) in place of its old section of that title, else inserted before
+    the first heading of `before` the card has."""
+    if title in card:
+        head, rest = card.split(title, 1)
+        nxt = rest.find("\n## ")
+        return head + text + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
+    at = next(card.index(b) for b in before if b in card)
+    return card[:at] + text + "\n" + card[at:]
 
 
 def row(label, m, bold=False):
@@ -101,13 +114,7 @@ def main():
         old_version = gateway["version"]
         gateway["version"] = a.version; gateway["hybrid_keyword_weight"] = w
         card = card.replace(f"# {name} {old_version}\n", f"# {name} {a.version}\n", 1)
-        if SECTION in card:  # calibrated before: replace that section
-            head, rest = card.split(SECTION, 1)
-            nxt = rest.find("\n## ")
-            card = head + section(name, w, qed, nw) + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
-        else:  # before the limitations
-            at = card.index("## Limitations")
-            card = card[:at] + section(name, w, qed, nw) + "\n" + card[at:]
+        card = put_section(card, SECTION, section(name, w, qed, nw), ["## Limitations"])
         rewrite(zip_path, gateway, card)
         result = {"model": name, "version": a.version, "hybrid_keyword_weight": w, "qed": {"bm25": qed["bm25"], "hybrid": sweep[str(w)]},
                   "new_wiki": {"model": nw["model"], "bm25": nw["bm25"], "plain_rrf": nw["hybrid_rrf60"], "hybrid": nw["hybrid_by_keyword_weight"][str(w)]}}

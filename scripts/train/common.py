@@ -39,13 +39,13 @@ def write_jsonl(path, rows):
             fh.write(json.dumps(r) + "\n")
 
 
-def tokenize_rows(rows, name, max_len):
-    """Tokenize rows ({a, b?, ans?}) with the gateway's own Rust tokenizer (tokenize.mjs); returns the token rows
-    merged with the input rows."""
+def tokenize_rows(rows, name, max_len, tokenizer=None):
+    """Tokenize rows ({a, b?, ans?}) with the gateway's own Rust tokenizer (tokenize.mjs; `tokenizer`, default the
+    work folder's tokenizer.json); returns the token rows merged with the input rows."""
     import subprocess
     src, dst = os.path.join(WORK, name + ".in.jsonl"), os.path.join(WORK, name + ".tok.jsonl")
     write_jsonl(src, rows)
-    subprocess.run(["node", os.path.join(HERE, "tokenize.mjs"), os.path.join(WORK, "tokenizer.json"), src, dst, str(max_len)],
+    subprocess.run(["node", os.path.join(HERE, "tokenize.mjs"), tokenizer or os.path.join(WORK, "tokenizer.json"), src, dst, str(max_len)],
                    check=True, cwd=ROOT)
     toks = read_jsonl(dst)
     assert len(toks) == len(rows)
@@ -75,3 +75,10 @@ def pearson(a, b):
 
 def spearman(a, b):
     return pearson(rankdata(a), rankdata(b))
+
+
+def similar_threshold(cosines, gold):
+    """(accuracy, cut): the cosine cut (candidates rounded to 3 decimals) that best separates gold similarity >= 3.0
+    from the rest (ties: the highest cut), with its accuracy."""
+    c, y = np.asarray(cosines), np.asarray(gold) >= 3.0
+    return max((float(np.mean((c >= t) == y)), float(t)) for t in np.unique(np.round(c, 3)))

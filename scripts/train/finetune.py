@@ -9,7 +9,7 @@ import collections, json, math, os, pickle, random, re, string, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import WORK, HERE, TOPICAL, SEED, seed_all, rankdata, pearson, spearman
+from common import WORK, HERE, TOPICAL, SEED, seed_all, rankdata, pearson, spearman, similar_threshold
 from model import Config, SeqModel, EmbedModel, EssayModel, pad_batch, length_batches, make_opt, Schedule, masked_mean, load_from_onnx
 
 NAME, STEPS = sys.argv[1], int(sys.argv[2])
@@ -208,9 +208,7 @@ def run_sts(cfg, bs, lr):
         wa, wb = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
         return len(wa & wb) / max(1, len(wa | wb))
     ctr = cosines(data["train"]); ytr = np.array([r[0] for r in data["train"]])
-    cands = np.unique(np.round(ctr, 3))
-    acc = [(np.mean((ctr >= t) == (ytr >= 3.0)), t) for t in cands]
-    best_acc, thr = max(acc)
+    best_acc, thr = similar_threshold(ctr, ytr)
     m = {"threshold": float(thr), "threshold_train_accuracy": float(best_acc), "train_n": len(train), "contrastive_pairs": len(pairs)}
     for split in ("train", "dev"):
         rows = data[split]; y = [r[0] for r in rows]; c = cosines(rows) if split == "dev" else ctr
@@ -263,8 +261,7 @@ def run_sts_cross(cfg, bs, lr):
                     "baseline_word_overlap": {"spearman": spearman([overlap(r[3], r[4]) for r in rows], y),
                                               "pearson": pearson([overlap(r[3], r[4]) for r in rows], y)}}
     ytr = np.array([r[0] for r in data["train"]]); ctr = scores["train"]
-    acc = [(np.mean((ctr >= t) == (ytr >= 3.0)), t) for t in np.unique(np.round(ctr, 3))]
-    best_acc, thr = max(acc)
+    best_acc, thr = similar_threshold(ctr, ytr)
     m["threshold"] = float(thr); m["threshold_train_accuracy"] = float(best_acc)
     m["dev"]["similar_accuracy_at_threshold"] = float(np.mean((scores["dev"] >= thr) == (np.array([r[0] for r in data["dev"]]) >= 3.0)))
     extra = {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}, "num_labels": 1, "architectures": ["BertForSequenceClassification"]}

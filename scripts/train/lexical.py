@@ -32,11 +32,11 @@ import argparse, collections, hashlib, json, math, os, re, subprocess, sys, temp
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, TensorProto
-from common import WORK, ROOT, MODELS, pearson, spearman
+from common import WORK, ROOT, MODELS, pearson, spearman, similar_threshold, tokenize_rows
 from build_tokenizer import load_squad, STS
 from qa_lexicon import fold, stem
 from data_retrieval import STOP
-from calibrate_hybrid import dev_file, rewrite, row
+from calibrate_hybrid import dev_file, evaluate, put_section, rewrite, row
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(WORK, "lexical")
@@ -64,15 +64,9 @@ def idf_of(tokenizer_path, terms):
     cache = os.path.join(OUT, "df-" + hashlib.sha1(open(tokenizer_path, "rb").read()).hexdigest()[:12] + ".json")  # per vocabulary
     if not os.path.exists(cache):
         paras = list(dict.fromkeys(p["context"] for name in TRAIN_FILES for art in load_squad(name) for p in art["paragraphs"]))
-        src, dst = os.path.join(OUT, "paras.in.jsonl"), os.path.join(OUT, "paras.tok.jsonl")
-        with open(src, "w") as fh:
-            for p in paras:
-                fh.write(json.dumps({"a": p}) + "\n")
-        subprocess.run(["node", os.path.join(HERE, "tokenize.mjs"), tokenizer_path, src, dst, "100000"], check=True, cwd=ROOT)
         df = collections.Counter()
-        with open(dst) as fh:
-            for line in fh:
-                df.update({terms[i] for i in json.loads(line)["ids"] if terms[i]})
+        for r in tokenize_rows([{"a": p} for p in paras], os.path.join("lexical", "paras"), 100000, tokenizer=tokenizer_path):
+            df.update({terms[i] for i in r["ids"] if terms[i]})
         json.dump({"paragraphs": len(paras), "df": df}, open(cache, "w"))
     d = json.load(open(cache))
     n = d["paragraphs"]
@@ -127,15 +121,6 @@ def with_channel(model, bucket, weight, a, buckets=BUCKETS, hidden_size=128):
             op.version = max(op.version, 16)
     onnx.checker.check_model(model)
     return model
-
-
-def evaluate(zip_path, model_path, dev, weights=None):
-    out = model_path + "." + os.path.basename(dev)
-    cmd = ["node", "--import", "tsx", os.path.join(HERE, "eval_rank.ts"), "retrieve", "--zip", zip_path, "--model", model_path, "--dev", dev, "--out", out]
-    if weights:
-        cmd += ["--keyword-weights", ",".join(str(w) for w in weights)]
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return json.load(open(out))
 
 
 def section(name, a, n_paras, sweep, qed_dense, nw_dense, nw, bm25):
@@ -224,8 +209,7 @@ def sts_channel(name, version, zip_path, model, files, bucket, weight, chosen):
             folds.append({"weight": w, "spearman": spearman(cos[w][score], gold_dev[score])})
     final = os.path.join(work, f"a{chosen}.onnx")
     train = sts_cosines(zip_path, final, "train")[0]
-    cands = np.unique(np.round(train, 3))
-    best_acc, thr = max((float(np.mean((train >= t) == (gold_train >= 3.0))), float(t)) for t in cands)
+    best_acc, thr = similar_threshold(train, gold_train)
     dev = cos[chosen]
     m = {"dev": {"spearman": dev_sp[chosen], "pearson": pearson(dev, gold_dev), "accuracy": float(np.mean((dev >= thr) == (gold_dev >= 3.0)))},
          "train": {"spearman": spearman(train, gold_train), "pearson": pearson(train, gold_train), "accuracy": best_acc},
@@ -275,11 +259,7 @@ def sts_channel(name, version, zip_path, model, files, bucket, weight, chosen):
           f"score at most {chosen} x their encoder cosine). What the channel cannot do: a paraphrase with other words gets only the encoder's "
           "part, and a negation or swapped roles with the same words scores as similar.", ""]
     text = "\n".join(L)
-    if SECTION in card:
-        head, rest = card.split(SECTION, 1); nxt = rest.find("\n## ")
-        card = head + text + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
-    else:
-        at = card.index("## Limitations"); card = card[:at] + text + "\n" + card[at:]
+    card = put_section(card, SECTION, text, ["## Limitations"])
     rewrite(zip_path, gateway, card, {"model.onnx": open(final, "rb").read()})
     result = {"model": name, "version": version, "dense_weight": chosen, "buckets": STS_BUCKETS, "threshold": round(thr, 3), "dev_sweep": {str(a): v for a, v in dev_sp.items()},
               "two_fold": folds, **m}
@@ -308,8 +288,9 @@ def main():
             done = os.path.join(OUT, f"lexical-{name}.json")
             weights.setdefault(base, json.load(open(done))["dense_weight"] if os.path.exists(done) else None)
             gateway, card = json.loads(files["gateway.json"]), files["MODEL_CARD.md"].decode()
-            if name.startswith("retrieve-demo") and refresh(card, gateway) != card:
-                rewrite(zip_path, gateway, refresh(card, gateway))
+            fresh = refresh(card, gateway) if name.startswith("retrieve-demo") else card
+            if fresh != card:
+                rewrite(zip_path, gateway, fresh)
             print(f"{name}: the graph has sentence_embedding already; the graph left alone, the card refreshed")
             continue
         tok_path = os.path.join(OUT, "tokenizer.json")
@@ -328,17 +309,17 @@ def main():
         work = tempfile.mkdtemp(prefix=name + "-", dir=OUT)
         plain = os.path.join(work, "plain.onnx")
         onnx.save(model, plain)
-        qed_dense, nw_dense = evaluate(zip_path, plain, qed)["model"], evaluate(zip_path, plain, nw_dev)
+        qed_dense, nw_dense = evaluate(zip_path, qed, model=plain)["model"], evaluate(zip_path, nw_dev, model=plain)
         sweep = {}
         for a in ([chosen] if chosen else WEIGHTS):
             path = os.path.join(work, f"a{a}.onnx")
             onnx.save(with_channel(onnx.load(plain), bucket, weight, a), path)
-            sweep[a] = evaluate(zip_path, path, qed)["model"]
+            sweep[a] = evaluate(zip_path, qed, model=path)["model"]
         if not chosen:
             chosen = max(WEIGHTS, key=lambda w: (round(sweep[w]["recall@20"], 6), round(sweep[w]["mrr@10"], 6)))
         weights[base] = chosen
         final = os.path.join(work, f"a{chosen}.onnx")
-        nw = evaluate(zip_path, final, nw_dev)
+        nw = evaluate(zip_path, nw_dev, model=final)
         gateway = json.loads(files["gateway.json"])
         old = gateway["version"]
         gateway["version"] = args.version
@@ -346,13 +327,7 @@ def main():
         gateway["description"] = describe(gateway["description"], chosen)
         card = refresh(files["MODEL_CARD.md"].decode().replace(f"# {name} {old}\n", f"# {name} {args.version}\n", 1), gateway)
         text = section(name, chosen, n_paras, sweep, qed_dense, nw_dense["model"], nw["model"], nw["bm25"])
-        if SECTION in card:
-            head, rest = card.split(SECTION, 1)
-            nxt = rest.find("\n## ")
-            card = head + text + ("\n" + rest[nxt + 1:] if nxt >= 0 else "")
-        else:
-            at = card.index("## Hybrid retrieval") if "## Hybrid retrieval" in card else card.index("## Limitations")
-            card = card[:at] + text + "\n" + card[at:]
+        card = put_section(card, SECTION, text, ["## Hybrid retrieval", "## Limitations"])
         rewrite(zip_path, gateway, card, {"model.onnx": open(final, "rb").read()})
         result = {"model": name, "version": args.version, "dense_weight": chosen, "qed": {"encoder": qed_dense, "sweep": {str(k): v for k, v in sweep.items()}},
                   "new_wiki": {"encoder": nw_dense["model"], "model": nw["model"], "bm25": nw["bm25"]}}

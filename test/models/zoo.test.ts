@@ -52,8 +52,11 @@ const GatewayJson = Type.Object(
 type GatewayJson = Static<typeof GatewayJson>;
 
 /** Output names the gateway looks for, per task. */
-/** 3.x sentence_embedding: the encoder's numbers, then the hashed lexical buckets (scripts/train/lexical.py). */
-const lexicalBuckets = (zip: string): number => (zip.startsWith('sts-demo') ? 128 : 896);
+/**
+ * The 3.x lexical channel (scripts/train/lexical.py): sentence_embedding is the encoder's numbers, then `buckets`
+ * hashed lexical ones; the dense half weighs sqrt(a) (retrieve-demo: a chosen on QED/NQ dev; sts-demo: on STS-B dev).
+ */
+const lexical = (zip: string): { buckets: number; a: number } => (zip.startsWith('sts-demo') ? { buckets: 128, a: 0.8 } : { buckets: 896, a: 0.3 });
 
 const OUTPUTS: Record<GatewayJson['task'], string[][]> = {
   'question-answering': [['start_logits', 'end_logits']],
@@ -325,7 +328,7 @@ describe('demo model zoo', () => {
         const encs = await Promise.all(sents.map((s) => m.tokenizer.encode(s)));
         const out = await m.session.run(feeds(encs));
         const h = out[m.session.outputNames[0]];
-        if (m.session.outputNames[0] === 'sentence_embedding') expect(h.dims).toEqual([3, m.config.hidden_size + lexicalBuckets(zip)]);
+        if (m.session.outputNames[0] === 'sentence_embedding') expect(h.dims).toEqual([3, m.config.hidden_size + lexical(zip).buckets]);
         else expect(h.dims).toEqual([3, Math.max(...encs.map((e) => e.getLength())), m.config.hidden_size]);
         const [a, b, c] = encs.map((e, i) => embedding(h, i, e.getLength()));
         expect(dot(a, b)).toBeGreaterThan(dot(a, c));
@@ -343,10 +346,9 @@ describe('demo model zoo', () => {
           expect(dot(q, p1)).toBeGreaterThan(dot(q, p2));
         }
         if (m.session.outputNames.includes('sentence_embedding')) {
-          // The lexical channel (scripts/train/lexical.py): two unit halves weighted sqrt(a) and sqrt(1 - a) (the dense
-          // weight a: retrieve-demo 0.3, chosen on QED/NQ dev; sts-demo 0.8, on STS-B dev), and a lexical half that
-          // folds case and accents, stems, and drops stopwords and punctuation.
-          const a = zip.startsWith('sts-demo') ? 0.8 : 0.3;
+          // The lexical channel: two unit halves weighted sqrt(a) and sqrt(1 - a), and a lexical half that folds case
+          // and accents, stems, and drops stopwords and punctuation.
+          const { a } = lexical(zip);
           const raw = (await m.session.run(feeds(encs))).sentence_embedding;
           expect(Math.hypot(...row(raw, 0).slice(0, m.config.hidden_size))).toBeCloseTo(Math.sqrt(a), 5);
           expect(Math.hypot(...row(raw, 0).slice(m.config.hidden_size))).toBeCloseTo(Math.sqrt(1 - a), 5);
