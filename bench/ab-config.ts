@@ -4,14 +4,15 @@
  * prints items/s and server CPU per item (all threads, /proc) per round and the median ratio B / A.
  *
  * Env: A and B (JSON objects of GATEWAY_* variables; default: inference.maxBatchTokens 1024 against 512),
- * ROUNDS (3), SECS (2), ONLY (comma-separated scenario names). HIT=1: the cache-hit path instead (caches on, 64
+ * ROUNDS (3), SECS (2), ONLY (comma-separated scenario names), THREADS=1 (each round also lists the CPU seconds of
+ * every other thread of the server: ONNX Runtime's workers, the tokenizer pool, libuv). HIT=1: the cache-hit path instead (caches on, 64
  * repeated sentences, filled first), e.g. A='{"GATEWAY_SERVER__LOG_LEVEL":"warn"}' B='{"GATEWAY_SERVER__LOG_LEVEL":"info"}'. The DistilBERT-shape point is measured at
  * steady state (bench/load.ts Job.steady), as bench/run.ts does.
  */
 import { demoZip } from '../test/helpers/app.ts';
 import { startGateway } from '../test/helpers/gateway-process.ts';
 import { QA_300, words } from './inputs.ts';
-import { load, stopLoadGenerator } from './load-client.ts';
+import { load, procStat, stopLoadGenerator } from './load-client.ts';
 import { standIns } from './stand-ins.ts';
 
 const shapes = await standIns(() => {});
@@ -49,10 +50,10 @@ for (const s of scenarios) {
       await new Promise((res) => setTimeout(res, s.steady ? 3000 : 200));
       got[k].ips.push(x.rps);
       got[k].cpu.push((x.server!.cpu_s * 1000) / x.requests);
-      console.log(`${s.name.padEnd(32)} ${k} round ${r + 1}: ${x.rps.toFixed(1)} items/s, ${((x.server!.cpu_s * 1000) / x.requests).toFixed(HIT ? 4 : 3)} ms CPU/item, p99 ${x.p99} ms`);
+      console.log(`${s.name.padEnd(32)} ${k} round ${r + 1}: ${x.rps.toFixed(1)} items/s, ${((x.server!.cpu_s * 1000) / x.requests).toFixed(HIT ? 4 : 3)} ms CPU/item (main thread ${((x.server!.main_cpu_s * 1000) / x.requests).toFixed(HIT ? 4 : 3)}${process.env.THREADS === '1' ? `; other threads, s: ${x.server!.threads_cpu_s.join(' ')}` : ''}), p99 ${x.p99} ms`);
     }
   const [a, b] = [got.A, got.B];
-  console.log(`${s.name.padEnd(32)} B/A items/s ${(median(b.ips) / median(a.ips)).toFixed(2)}, CPU per item ${(median(b.cpu) / median(a.cpu)).toFixed(2)} (medians of ${ROUNDS})`);
+  console.log(`${s.name.padEnd(32)} B/A items/s ${(median(b.ips) / median(a.ips)).toFixed(2)}, CPU per item ${(median(b.cpu) / median(a.cpu)).toFixed(2)} (medians of ${ROUNDS}); RSS A ${procStat(gws.A.child.pid!).rssMb} MB, B ${procStat(gws.B.child.pid!).rssMb} MB`);
 }
 stopLoadGenerator();
 await Promise.all(Object.values(gws).map((g) => g.stop()));

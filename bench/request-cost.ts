@@ -74,6 +74,7 @@ const PATHS: Path[] = [
   { name: 'hit-embeddings', route: '/v1/embeddings', body: sentences, fill: true, on: 'cached' },
   { name: 'hit-qa', route: '/v1/qa', body: questions, fill: true, on: 'cached' },
   { name: 'miss-embeddings', route: '/v1/embeddings', body: { input: 'sentence [<id>] about a package' }, on: 'uncached' },
+  { name: 'miss-qa', route: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300 }, on: 'uncached' },
   { name: 'fastify-floor', route: '/v1/embeddings', body: sentences, on: 'floor' },
   // The same with the ~20 headers a gateway hit sends (security, request id, timings, model version, cache).
   { name: 'fastify-floor-headers', route: '/v1/embeddings', body: sentences, on: 'floorHeaders' },

@@ -4,7 +4,7 @@
  * batch invariance (each row alone vs the same row inside a padded batch of mixed lengths), and the largest output
  * difference int8 vs fp32.
  *
- * usage: node --import tsx scripts/train/bench_int8.ts fp32.onnx int8.onnx inputs.jsonl [--rounds 5] [--n 64] [--out r.json]
+ * usage: node --import tsx scripts/train/bench_int8.ts fp32.onnx int8.onnx inputs.jsonl [--rounds 5] [--n 64] [--batches 1,8] [--out r.json]
  * inputs.jsonl rows: { ids: number[], tt: number[] } (e.g. the QA dev sample windows, or tokenized passages)
  */
 import fs from 'node:fs';
@@ -41,7 +41,7 @@ async function throughput(s: ort.InferenceSession, rows: Row[], batch: number): 
 }
 
 async function main(): Promise<void> {
-  const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '5' }, n: { type: 'string', default: '64' }, out: { type: 'string' } } });
+  const { values: a, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '5' }, n: { type: 'string', default: '64' }, batches: { type: 'string', default: '1,8' }, out: { type: 'string' } } });
   const [fp32Path, int8Path, inputs] = positionals;
   const rows = fs.readFileSync(inputs, 'utf8').split('\n').filter(Boolean).slice(0, Number(a.n)).map((l) => {
     const r = JSON.parse(l) as { ids: number[]; tt: number[] };
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   report.int8_vs_fp32_max_abs_diff = diff;
   // speed: warm up, then alternate rounds; report medians
   for (const s of Object.values(sessions)) await throughput(s, rows.slice(0, 8), 1);
-  for (const batch of [1, 8]) {
+  for (const batch of a.batches!.split(',').map(Number)) {
     const runs: Record<string, number[]> = { fp32: [], int8: [] };
     for (let r = 0; r < Number(a.rounds); r++) {
       for (const [k, s] of Object.entries(sessions)) runs[k].push(await throughput(s, rows, batch));
