@@ -295,11 +295,13 @@ export function longestFirst(n1: number, n2: number, budget: number): [number, n
   return [keep1, keep2];
 }
 
-/** The encoding's arrays, read once: every getter copies the whole encoding across N-API. */
+/**
+ * The encoding's arrays, read once: every getter copies the whole encoding across N-API (~20 µs for 300 tokens,
+ * offsets ~90). The attention mask is not read: padding is off, so it is 1 for every token.
+ */
 interface RawEncoding {
   ids: number[];
   typeIds: number[];
-  attentionMask: number[];
   offsets: number[][];
   sequenceIds: (number | null | undefined)[];
   wordIds: (number | null | undefined)[];
@@ -309,7 +311,6 @@ function readEncoding(enc: Encoding): RawEncoding {
   return {
     ids: enc.getIds(),
     typeIds: enc.getTypeIds(),
-    attentionMask: enc.getAttentionMask(),
     offsets: enc.getOffsets(),
     sequenceIds: enc.getSequenceIds(),
     wordIds: enc.getWordIds(),
@@ -321,7 +322,7 @@ function readEncoding(enc: Encoding): RawEncoding {
  * tokens after it. With prefix = suffix = 0 and [0, length) it is the whole encoding.
  */
 function toWindow(enc: RawEncoding, tables: Uint32Array[], from: number, to: number, prefix: number, suffix: number): EncodedWindow {
-  const { ids, typeIds, attentionMask: attention, offsets, sequenceIds, wordIds } = enc;
+  const { ids, typeIds, offsets, sequenceIds, wordIds } = enc;
   const length = ids.length;
   const picks: number[] = [];
   for (let i = 0; i < prefix; i++) picks.push(i);
@@ -333,7 +334,7 @@ function toWindow(enc: RawEncoding, tables: Uint32Array[], from: number, to: num
     const s = sequenceIds[i] ?? null;
     out.ids.push(ids[i]);
     out.typeIds.push(typeIds[i]);
-    out.attentionMask.push(attention[i]);
+    out.attentionMask.push(1);
     out.sequenceIds.push(s);
     out.wordIds.push(s === null ? null : (wordIds[i] ?? null));
     if (s === null) {

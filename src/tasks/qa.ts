@@ -154,9 +154,12 @@ export function answerSpans(windows: readonly QaWindow[], context: string, opts:
       endChar[i] = extendOverMarks(context, end);
     }
 
+    let maxEnd = 0;
+    for (const i of contextIdx) if (pEnd[i] > maxEnd) maxEnd = pEnd[i];
     for (let a = 0; a < contextIdx.length; a++) {
       const s = contextIdx[a];
-      if (pStart[s] === 0) continue;
+      // No span from here can beat the k-th best already kept.
+      if (pStart[s] === 0 || pStart[s] * maxEnd <= top.floor) continue;
       for (let b = a; b < contextIdx.length && contextIdx[b] - s <= opts.maxAnswerLength - 1; b++) {
         const e = contextIdx[b];
         const score = pStart[s] * pEnd[e];
@@ -192,6 +195,8 @@ const MARK = /^\p{M}$/u;
  */
 function extendOverMarks(context: string, end: number): number {
   while (end < context.length) {
+    // Every combining mark is at U+0300 or above: the common case needs no regular expression.
+    if (context.charCodeAt(end) < 0x300) break;
     const cp = context.codePointAt(end)!;
     const ch = String.fromCodePoint(cp);
     if (!MARK.test(ch)) break;
