@@ -1,7 +1,8 @@
 /**
  * `node --import tsx bench/ab-config.ts`: two gateways that differ in one setting, side by side, rounds
  * alternating A, B, A, B on every scenario, so both see the same machine state. Concurrency 32, caches off;
- * prints items/s and server CPU per item (all threads, /proc) per round and the median ratio B / A.
+ * prints items/s and server CPU per item (all threads, /proc) per round and the median ratio B / A (an item is a request:
+ * one sentence, one chunk, one rerank of 8 passages, one question).
  *
  * Env: A and B (JSON objects of GATEWAY_* variables; default: inference.maxBatchTokens 1024 against 512),
  * ROUNDS (3), SECS (2), ONLY (comma-separated scenario names), THREADS=1 (each round also lists the CPU seconds of
@@ -24,6 +25,9 @@ const scenarios = [
   { name: 'embeddings sts-demo', path: '/v1/embeddings', body: { input: 'sentence [<id>] about a package', model: 'sts-demo' } },
   { name: 'embeddings minilm-shape', path: '/v1/embeddings', body: { input: 'sentence [<id>] about a package', model: shapes.minilm.name } },
   { name: 'embeddings minilm-shape 30 words', path: '/v1/embeddings', body: { input: `sentence [<id>] ${words(28, 4)}`, model: shapes.minilm.name } },
+  // A collection's chunks (~128 tokens) and a rerank of 8 passages: the retrieve and rerank models and their int8 variants (A and B name the zip).
+  { name: 'embeddings retrieve-demo chunk', path: '/v1/embeddings', body: { input: `passage [<id>] ${words(110, 5)}`, model: 'retrieve-demo' } },
+  { name: 'rerank rerank-demo 8 passages', path: '/v1/rerank', body: { query: 'Who maintains curl [<id>]?', documents: Array.from({ length: 8 }, (_, i) => `${words(120, i)} passage ${i}`), model: 'rerank-demo' } },
   { name: 'qa300 qa-demo', path: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300, model: 'qa-demo' } },
   { name: 'qa300 distilbert-shape', path: '/v1/qa', body: { question: 'Who maintains curl [<id>]?', context: QA_300, model: shapes.distilbert.name }, steady: { skip: 8, count: 24 } },
 ].filter((s) => !process.env.ONLY || process.env.ONLY.split(',').includes(s.name));

@@ -70,7 +70,6 @@ LEXICAL = ("In-graph lexical-match features (DrQA-style exact match, made from t
 def int8_section(bench, q_fp32, q_int8, kind):
     if not bench:
         return []
-    b1, b8 = bench["batch_1"], bench["batch_8"]
     L = ["## int8 variant", "",
          "Weights int8 (per output column for every Linear layer, per row for the word-embedding table), activations "
          "quantized with **static** scales calibrated once on 256 training inputs and frozen as constants "
@@ -79,14 +78,29 @@ def int8_section(bench, q_fp32, q_int8, kind):
          "(ONNX Runtime #10111); with constant scales a row gives the same output alone or in any batch.", "",
          "| | fp32 | int8 |", "|---|---|---|",
          f"| `model.onnx` size | {bench['fp32_bytes'] / 1e6:.1f} MB | {bench['int8_bytes'] / 1e6:.1f} MB |",
-         f"| items/s, batch 1 (1 intra-op thread) | {b1['fp32_items_per_s']:.0f} | {b1['int8_items_per_s']:.0f} ({b1['speedup']:.2f}x) |",
-         f"| items/s, batch 8 | {b8['fp32_items_per_s']:.0f} | {b8['int8_items_per_s']:.0f} ({b8['speedup']:.2f}x) |",
+         *speed_rows(bench),
          f"| max abs diff, row alone vs in a padded batch | {bench['fp32_batch_invariance_max_abs_diff']:.1e} | {bench['int8_batch_invariance_max_abs_diff']:.1e} |"]
     L += [f"| {k} | {a} | {b} |" for k, a, b in q_fp32_int8_rows(q_fp32, q_int8, kind)]
-    L += ["", f"Speed: onnxruntime-node, one intra-op thread, the two graphs alternating for {bench.get('rounds', 7)} rounds on "
-          f"{bench['rows']} real inputs of {bench['mean_tokens']:.0f} tokens on average (`bench_int8.ts`, medians), on a "
-          "shared 2-core VM.", ""]
+    L += ["", speed_note(bench), ""]
     return L
+
+
+def speed_rows(bench):
+    """The int8 table's speed rows: one per batch size measured (`bench_int8.ts --batches`)."""
+    batches = sorted(int(k.split("_", 1)[1]) for k in bench if k.startswith("batch_"))
+    return [f"| items/s, batch {b}{' (1 intra-op thread)' if i == 0 else ''} | {bench[f'batch_{b}']['fp32_items_per_s']:.0f} | "
+            f"{bench[f'batch_{b}']['int8_items_per_s']:.0f} ({bench[f'batch_{b}']['speedup']:.2f}x) |" for i, b in enumerate(batches)]
+
+
+def speed_note(bench):
+    """How the speed rows were measured; `runs` (several bench_int8.ts runs combined), `date` and `gateway` (a sentence on
+    the speed through the gateway) when the bench record has them."""
+    runs = bench.get("runs", 1)
+    text = (f"Speed: onnxruntime-node, one intra-op thread, the two graphs alternating for {bench.get('rounds', 7)} rounds on "
+            f"{bench['rows']} real inputs of {bench['mean_tokens']:.0f} tokens on average (`bench_int8.ts`, medians"
+            + (f"; each row the median of {runs} runs" if runs > 1 else "") + "), on a shared 2-core VM"
+            + (f", {bench['date']}" if bench.get("date") else "") + ".")
+    return text + (" " + bench["gateway"] if bench.get("gateway") else "")
 
 
 def q_fp32_int8_rows(a, b, kind):
