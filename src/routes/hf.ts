@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { huggingFace } from '../services/hf.ts';
 import { inferenceErrors } from './schemas.ts';
 import { ctxOf } from './context.ts';
+import { replyVectors } from './float32-json.ts';
 
 const Body = Type.Object(
   {
@@ -42,7 +43,7 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
       body: Body,
       response: { 200: Type.Unknown(), ...inferenceErrors },
     },
-    handler: async (req) => huggingFace(await app.models.byName(req.params.name, req.lease), req.body, ctxOf(req), limits),
+    handler: async (req, reply) => replyVectors(reply, await huggingFace(await app.models.byName(req.params.name, req.lease), req.body, ctxOf(req), limits)),
   });
 
   app.post('/models/:name/pipeline/:pipeline', {
@@ -53,7 +54,7 @@ const hf: FastifyPluginAsyncTypebox = async (app) => {
       body: PipelineBody,
       response: { 200: Type.Unknown(), ...inferenceErrors },
     },
-    handler: async (req) => huggingFace(await app.models.resolve('sentence-similarity', req.params.name, req.lease), req.body, ctxOf(req), limits, req.params.pipeline),
+    handler: async (req, reply) => replyVectors(reply, await huggingFace(await app.models.resolve('sentence-similarity', req.params.name, req.lease), req.body, ctxOf(req), limits, req.params.pipeline)),
   });
 };
 

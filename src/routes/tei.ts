@@ -7,6 +7,7 @@ import { rerank, scoreTextPairs } from '../services/ranking.ts';
 import { checkBatch, checkText } from '../services/limits.ts';
 import { inferenceErrors, ModelName } from './schemas.ts';
 import { ctxOf } from './context.ts';
+import { replyVectors } from './float32-json.ts';
 
 const Truncate = Type.Optional(Type.Boolean({ description: 'Cut inputs over the model window instead of answering 413 (default false, as TEI)' }));
 const Direction = Type.Optional(Type.Union([Type.Literal('right'), Type.Literal('Right'), Type.Literal('left'), Type.Literal('Left')], { description: 'Only right truncation is done' }));
@@ -90,7 +91,7 @@ const tei: FastifyPluginAsyncTypebox = async (app) => {
       body: EmbedBody,
       response: { 200: Type.Array(Type.Array(Type.Number())), ...inferenceErrors },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const b = req.body;
       checkDirection(b.truncation_direction);
       const texts = typeof b.inputs === 'string' ? [b.inputs] : b.inputs;
@@ -102,7 +103,7 @@ const tei: FastifyPluginAsyncTypebox = async (app) => {
       if (b.dimensions !== undefined && b.dimensions !== vectors[0].length) {
         throw new GatewayError('unprocessable_input', `model "${model.name}" gives ${vectors[0].length} dimensions; "dimensions" must be ${vectors[0].length} or omitted`);
       }
-      return vectors.map((v) => Array.from(v));
+      return replyVectors(reply, vectors);
     },
   });
 

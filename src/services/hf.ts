@@ -95,8 +95,8 @@ const PIPELINES: Record<Task, Pipeline> = {
     const names = texts.map((_, i) => (isString(inputs) ? 'inputs' : `inputs[${i}]`));
     texts.forEach((t, i) => checkText(names[i], t, limits.maxTextChars));
     const { vectors } = await embed(model, texts, ctx, { names, truncate: parameters?.truncate === true });
-    const out = vectors.map((v) => Array.from(v));
-    return isString(inputs) ? out[0] : out;
+    // Float32Arrays: the route prints them (src/routes/float32-json.ts).
+    return isString(inputs) ? vectors[0] : vectors;
   },
 
   'text-classification': async (model, { inputs, parameters }, ctx, limits) => {

@@ -5,6 +5,7 @@ import { embed } from '../../services/embeddings.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
 import { checkBatch, checkText } from '../../services/limits.ts';
 import { ctxOf } from '../context.ts';
+import { JSON_UTF8, vectorJson } from '../float32-json.ts';
 
 const Body = Type.Object(
   {
@@ -46,44 +47,22 @@ export interface EmbeddingList {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-const finite = (v: Float32Array) => {
-  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;
-  return true;
-};
-
 /**
- * Each vector's JSON text, kept beside the vector for as long as the vector lives: a vector served from the
- * embedding cache is the cached Float32Array itself, so a repeated input's numbers are printed once, not per
- * request (printing 128 floats was the largest cost of a cache hit). Undefined for a vector with a non-finite value.
- */
-const vectorText = new WeakMap<Float32Array, string | undefined>();
-function textOf(v: Float32Array): string | undefined {
-  let t = vectorText.get(v);
-  if (t === undefined && !vectorText.has(v)) {
-    t = finite(v) ? `[${v.join(',')}]` : undefined;
-    vectorText.set(v, t);
-  }
-  return t;
-}
-
-/**
- * The 200 answer as fast-json-stringify writes it from `Response` (keys in schema order, each number as
- * JavaScript prints it), straight from the Float32Arrays: no number[] copy per vector and no anyOf check of
- * every vector against the union. Undefined where a vector has a non-finite value, so that the schema's own
+ * The 200 answer in `Response`'s shape and key order, straight from the Float32Arrays (each number with at most 9
+ * significant digits that read back as the same float32: float32-json.ts): no number[] copy per vector and no anyOf
+ * check of every vector against the union. Undefined where a vector has a non-finite value, so that the schema's own
  * serializer answers exactly as before (Infinity as null, NaN as a serialization error).
  */
 export function serializeEmbeddingList(r: EmbeddingList): string | undefined {
   let data = '';
   for (let i = 0; i < r.data.length; i++) {
     const e = r.data[i].embedding;
-    const text = typeof e === 'string' ? JSON.stringify(e) : textOf(e);
+    const text = typeof e === 'string' ? JSON.stringify(e) : vectorJson(e);
     if (text === undefined) return undefined;
     data += `${i ? ',' : ''}{"object":"embedding","index":${r.data[i].index},"embedding":${text}}`;
   }
   return `{"object":"list","data":[${data}],"model":${JSON.stringify(r.model)},"model_version":${JSON.stringify(r.model_version)},"usage":{"prompt_tokens":${r.usage.prompt_tokens},"total_tokens":${r.usage.total_tokens}}}`;
 }
-
-const JSON_UTF8 = 'application/json; charset=utf-8';
 
 /** OpenAI-compatible embeddings: the `openai` client pointed at the gateway works unchanged. */
 const embeddings: FastifyPluginAsyncTypebox = async (app) => {
