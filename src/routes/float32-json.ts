@@ -1,8 +1,9 @@
 /**
  * JSON text of a float32 vector, written byte by byte: each number with 8 significant digits, or 9 where 8 do not read
  * back as the same float32, trailing zeros dropped. Any JSON parser (through a double, as JavaScript and Python parse)
- * gives back exactly the float32 the model computed, which is all the precision there is; TEI prints its float32s the
- * same way (shortest, via ryu). JavaScript's own printing (`Float32Array.prototype.join`) writes the 17 digits of the
+ * gives back exactly the float32 the model computed, which is all the precision there is. TEI prints its float32s the
+ * same way, with the shortest such text (ryu); this one can be a digit longer where fewer than 8 would also read back.
+ * JavaScript's own printing (`Float32Array.prototype.join`) writes the 17 digits of the
  * float32's double: for 256 numbers ~5.3 KB instead of ~3.1 KB, at ~2.7x the CPU (the largest single cost of an
  * embeddings request on the event loop before this).
  */
