@@ -275,7 +275,7 @@ npm run bench -- --quick     # 79-88 s here (the target is < 90 s): c1 and c32, 
 npm run bench                # the full run: c1/8/32/128, open loop, every demo scenario, the pinned configuration, 10,000+ chunks on both stores
 npm run bench -- --render    # this page again from bench/results/latest.json (and tuning.json)
 npm run bench:collections    # collection ingest and QA alone (bench/results/collections.json)
-npm run bench:request-cost   # the per-request cost of the cache-hit and embeddings paths, two builds side by side
+npm run bench:request-cost   # the per-request cost of the cache-hit and miss paths (embeddings, QA), two builds side by side
 \`\`\`
 
 Three servers do the same work in one run:

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:request-cost`: what one request costs the server, in CPU, on the paths where HTTP and JSON are
- * most of the work: a cache hit (embeddings and QA-300, 64 repeated bodies, caches on), the embeddings miss path
- * (unique short sentences, caches off), and Fastify alone (bench/fastify-floor.ts: a validated POST answered
+ * most of the work: a cache hit (embeddings and QA-300, 64 repeated bodies, caches on), the embeddings and QA-300 miss
+ * paths (unique short sentences or questions, caches off: `miss-embeddings`, `miss-qa`), and Fastify alone (bench/fastify-floor.ts: a validated POST answered
  * with the same bytes as an embeddings hit) as the framework's floor, and that floor sending the gateway's response
  * headers too (`fastify-floor-headers`: what the ~19 headers cost). Concurrency 32, the server's CPU (all
  * threads, and the main thread apart) over each load window, per request.
