@@ -25,7 +25,20 @@ async function startWorkers(model: Model, n: number): Promise<Worker[]> {
   return workers;
 }
 
-const reply = <T>(w: Worker) => new Promise<T>((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+/** The worker's next message; the listener for the other outcome goes too (one per call would pile up on a worker). */
+const reply = <T>(w: Worker) =>
+  new Promise<T>((resolve, reject) => {
+    const onMessage = (m: T) => {
+      w.off('error', onError);
+      resolve(m);
+    };
+    const onError = (err: Error) => {
+      w.off('message', onMessage);
+      reject(err);
+    };
+    w.once('message', onMessage);
+    w.once('error', onError);
+  });
 
 /** Items/s of these threads each running its share at `batch`, with tokenization (or without: raw). */
 async function measure(workers: Worker[], opts: { items: { a: string; b?: string }[]; batch: number; tokenize: boolean }): Promise<{ itemsPerS: number; cpuMsPerItem: number; callMs: number[] }> {
