@@ -118,10 +118,13 @@ export function vectorsJson(answer: unknown): string | undefined {
   return `${text}]`;
 }
 
-/** A Float32Array anywhere in `answer` as a plain number[] (what the schema serializers print). */
+/**
+ * `answer` with its vectors (a Float32Array, or those of a list) as plain number[] (what the schema serializers print);
+ * any other answer as it is, not copied.
+ */
 export function plainVectors(answer: unknown): unknown {
   if (answer instanceof Float32Array) return Array.from(answer);
-  return Array.isArray(answer) ? answer.map(plainVectors) : answer;
+  return Array.isArray(answer) && answer.some((v) => v instanceof Float32Array) ? answer.map(plainVectors) : answer;
 }
 
 export const JSON_UTF8 = 'application/json; charset=utf-8';

@@ -5,7 +5,7 @@ import { embed } from '../../services/embeddings.ts';
 import { inferenceErrors, ModelName } from '../schemas.ts';
 import { checkBatch, checkText } from '../../services/limits.ts';
 import { ctxOf } from '../context.ts';
-import { JSON_UTF8, vectorJson } from '../float32-json.ts';
+import { JSON_UTF8, plainVectors, vectorJson } from '../float32-json.ts';
 
 const Body = Type.Object(
   {
@@ -95,7 +95,7 @@ const embeddings: FastifyPluginAsyncTypebox = async (app) => {
       };
       const text = serializeEmbeddingList(answer);
       if (text !== undefined) return reply.type(JSON_UTF8).send(text);
-      return { ...answer, data: answer.data.map((d) => ({ ...d, embedding: typeof d.embedding === 'string' ? d.embedding : Array.from(d.embedding) })) };
+      return { ...answer, data: answer.data.map((d) => ({ ...d, embedding: plainVectors(d.embedding) })) };
     },
   });
 };
