@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   const sessions = { fp32: await ort.InferenceSession.create(fp32Path, opts), int8: await ort.InferenceSession.create(int8Path, opts) };
   const names = sessions.fp32.outputNames;
-  const report: Record<string, unknown> = { inputs, rows: rows.length, mean_tokens: rows.reduce((s, r) => s + r.ids.length, 0) / rows.length };
+  const report: Record<string, unknown> = { inputs, rounds: Number(a.rounds), rows: rows.length, mean_tokens: rows.reduce((s, r) => s + r.ids.length, 0) / rows.length };
   // accuracy and invariance
   const batchOrder = rows.slice(0, 8);
   for (const [k, s] of Object.entries(sessions)) {
